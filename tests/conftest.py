@@ -1,0 +1,1 @@
+"""Shared fixtures: real SQLite, real PostgreSQL, a real moto S3 server."""
