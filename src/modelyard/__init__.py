@@ -1,0 +1,64 @@
+"""Modelyard: a model registry with built-in data versioning.
+
+``reg = modelyard.connect()`` opens the embedded registry (SQLite + a local object store
+under ``MODELYARD_HOME``); ``connect("postgresql://…", store="s3://…")`` opens a shared one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from modelyard.config import Settings
+from modelyard.errors import (
+    AlreadyExists,
+    ApprovalRequired,
+    IntegrityError,
+    InvalidInput,
+    InvalidTransition,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+    StorageUnavailable,
+)
+from modelyard.services.registry import Registry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "ApprovalRequired",
+    "IntegrityError",
+    "InvalidInput",
+    "InvalidTransition",
+    "ModelyardError",
+    "NotFound",
+    "PermissionDenied",
+    "Registry",
+    "Settings",
+    "StorageUnavailable",
+    "connect",
+]
+
+
+def connect(
+    registry: str | None = None,
+    *,
+    store: str | None = None,
+    user: str | None = None,
+    home: str | os.PathLike[str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Registry:
+    """Open a registry. Arguments override ``MODELYARD_*`` variables, which override defaults."""
+    from modelyard.storage.database import Database
+    from modelyard.storage.objects import ObjectStore
+
+    settings = Settings.resolve(registry, store, user, home)
+    if settings.registry_uri.startswith(("http://", "https://")):
+        raise InvalidInput(
+            "connecting to a Modelyard server over HTTP is not available in this version",
+            hint="use a sqlite:/// or postgresql:// registry URL",
+        )
+    database = Database(settings.registry_uri)
+    return Registry(database, ObjectStore(settings.store_uri, storage_options),
+                    user=settings.user)

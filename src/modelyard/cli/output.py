@@ -1,0 +1,112 @@
+"""How the CLI shows things: Rich tables for people, JSON (same field names as the API) for scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from modelyard.domain.entities import ModelVersion, RegisteredModel
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _kv(mapping: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+
+
+def _when(version: ModelVersion | RegisteredModel) -> str:
+    return version.created_at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def versions_table(versions: Iterable[ModelVersion], title: str | None = None) -> Table:
+    rows = list(versions)
+    many_models = len({v.name for v in rows}) > 1 or title is None
+    table = Table(title=title)
+    columns = (["name"] if many_models else []) + [
+        "version", "stage", "aliases", "metrics", "params", "tags", "created", "digest"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for v in rows:
+        cells = [str(v.version), v.stage, ", ".join("@" + a for a in v.aliases),
+                 _kv(v.metrics), _kv(v.params), _kv(v.tags), f"{_when(v)} {v.created_by}",
+                 v.digest[7:19]]
+        table.add_row(*([v.name] if many_models else []), *cells)
+    return table
+
+
+def version_details(v: ModelVersion) -> Table:
+    table = Table(show_header=False, title=v.uri)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows: list[tuple[str, str]] = [
+        ("stage", v.stage), ("aliases", ", ".join("@" + a for a in v.aliases) or "-"),
+        ("digest", v.digest), ("artifact", f"{v.artifact_kind} {v.artifact_name}".strip()),
+        ("size", f"{v.size:,} bytes in {v.file_count} file(s)"),
+        ("params", _kv(v.params) or "-"), ("metrics", _kv(v.metrics) or "-"),
+        ("tags", _kv(v.tags) or "-"), ("description", v.description or "-"),
+        ("lineage", _kv(v.lineage) or "-"), ("created", f"{_when(v)} by {v.created_by}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def models_table(items: Iterable[RegisteredModel]) -> Table:
+    table = Table()
+    for column in ("name", "versions", "latest", "production", "aliases", "tags", "created_by",
+                   "description"):
+        table.add_column(column)
+    for m in items:
+        table.add_row(m.name, str(m.version_count), str(m.latest_version or "-"),
+                      str(m.production_version or "-"),
+                      ", ".join(f"@{a}→{v}" for a, v in sorted(m.aliases.items())),
+                      _kv(m.tags), m.created_by, m.description)
+    return table
+
+
+def tree_size(path: Path) -> int:
+    """Bytes under ``path`` (for a progress bar's total); cheap: stat only."""
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+@contextmanager
+def transfer_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A Rich byte progress bar on stderr; silent when stderr is not a terminal."""
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+        TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+        disable=not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)

@@ -1,0 +1,156 @@
+"""``modelyard register``, ``versions …``, ``download``, ``tag``, ``describe``, ``verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelyard.cli.context import registry
+from modelyard.cli.output import (
+    console,
+    print_json,
+    transfer_progress,
+    tree_size,
+    version_details,
+    versions_table,
+)
+from modelyard.domain.names import parse_pairs
+from modelyard.errors import InvalidInput
+
+app = typer.Typer(help="List, show, search and delete model versions.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+FilterOpt = Annotated[str | None, typer.Option(
+    "--filter", help="e.g. \"metrics.auc >= 0.9 and tags.team = 'risk'\"")]
+
+
+@app.command("list")
+def list_versions(ctx: typer.Context, name: str, filter: FilterOpt = None,
+                  json: JsonOpt = False) -> None:
+    """List the versions of a model, optionally filtered."""
+    found = registry(ctx).list_versions(name, filter=filter)
+    if json:
+        print_json([v.to_dict() for v in found])
+    else:
+        console.print(versions_table(found, title=name))
+
+
+@app.command("search")
+def search(ctx: typer.Context, filter: Annotated[str, typer.Argument(
+        help="e.g. \"name = 'fraud' and metrics.auc >= 0.9\"")], json: JsonOpt = False) -> None:
+    """Search versions of all models with the filter language."""
+    found = registry(ctx).search_versions(filter)
+    if json:
+        print_json([v.to_dict() for v in found])
+    else:
+        console.print(versions_table(found))
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str,
+         ref: Annotated[str, typer.Argument(help="3, production, @champion or latest")],
+         json: JsonOpt = False) -> None:
+    """Show one version."""
+    found = registry(ctx).get_version(name, ref)
+    if json:
+        print_json(found.to_dict())
+    else:
+        console.print(version_details(found))
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: str, version: int) -> None:
+    """Soft-delete a version; its number is never reused."""
+    registry(ctx).delete_version(name, version)
+    console.print(f"deleted version {version} of {name}")
+
+
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name (created if missing).")],
+    path: Annotated[Path, typer.Argument(help="A model file or directory.")],
+    param: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="KEY=NUMBER, repeatable.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
+    description: Annotated[str, typer.Option(help="What changed in this version.")] = "",
+    alias: Annotated[list[str] | None, typer.Option(help="Point this alias here, repeatable.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Register a file or directory as the next version of NAME."""
+    params = parse_pairs(param or [], "param")
+    metrics = parse_pairs(metric or [], "metric")
+    tags = parse_pairs(tag or [], "tag", scalars=False)
+    reg = registry(ctx)
+    if not path.exists():
+        raise InvalidInput(f"artifact path {str(path)!r} does not exist")
+    with transfer_progress(f"storing {path.name}", tree_size(path)) as advance:
+        version = reg.register(name, path, params=params, metrics=metrics, tags=tags,
+                               description=description, aliases=alias or [], progress=advance)
+    if json:
+        print_json(version.to_dict())
+    else:
+        console.print(f"registered {version.uri} ({version.digest})")
+
+
+def download(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="models:/NAME/3, models:/NAME/production, models:/NAME@alias")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Destination folder.")],
+) -> None:
+    """Download a version's artifact, verifying every byte against its digest."""
+    reg = registry(ctx)
+    found = reg.get_version(uri)
+    with transfer_progress(f"downloading {found.uri}", found.size) as advance:
+        path = reg.download(found.uri, output, progress=advance)
+    console.print(f"downloaded {found.uri} to {path}")
+
+
+def tag(
+    ctx: typer.Context,
+    name: str,
+    items: Annotated[list[str], typer.Argument(help="[VERSION] KEY=VALUE...")],
+) -> None:
+    """Set tags on a model, or on one version when the first argument is a version."""
+    version = items[0] if items and "=" not in items[0] else None
+    pairs = items[1:] if version is not None else items
+    if not pairs:
+        raise InvalidInput("no tags given: expected KEY=VALUE")
+    registry(ctx).set_tags(name, parse_pairs(pairs, "tag", scalars=False), version=version)
+    console.print(f"tagged {name}{'' if version is None else ' version ' + version}")
+
+
+def describe(
+    ctx: typer.Context,
+    name: str,
+    args: Annotated[list[str], typer.Argument(help="[VERSION] TEXT")],
+) -> None:
+    """Set the description of a model, or of one version: describe NAME [VERSION] TEXT."""
+    if len(args) not in (1, 2):
+        raise InvalidInput("expected: modelyard describe NAME [VERSION] TEXT")
+    version, text = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    registry(ctx).set_description(name, text, version=version)
+    console.print(f"described {name}{'' if version is None else ' version ' + version}")
+
+
+def verify(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Re-hash every stored object; report corrupt or missing ones (exit 1 if any)."""
+    report = registry(ctx).verify()
+    if json:
+        print_json(report.to_dict())
+    else:
+        console.print(f"checked {report.checked} objects")
+        for digest in report.corrupt:
+            console.print(f"[red]corrupt[/] {digest}")
+        for digest in report.missing:
+            console.print(f"[red]missing[/] {digest}")
+        if report.ok:
+            console.print("[green]all objects intact[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def add_top_level(app: typer.Typer) -> None:
+    for command in (register, download, tag, describe, verify):
+        app.command()(command)

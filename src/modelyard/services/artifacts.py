@@ -1,0 +1,90 @@
+"""Getting content back out: verified downloads and a whole-store integrity check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from modelyard.domain.entities import ModelVersion, VerifyReport
+from modelyard.errors import IntegrityError, InvalidInput, NotFound
+from modelyard.services.lifecycle import LifecycleService
+from modelyard.storage import repository as repo
+from modelyard.storage.manifest import Manifest
+
+Progress = Callable[[int], None]
+
+
+class ArtifactService(LifecycleService):
+    def download(
+        self,
+        name_or_uri: str,
+        dest: str | os.PathLike[str],
+        *,
+        version: str | int | None = None,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Write a version's artifact under ``dest``; every byte is checked against its digest.
+
+        A single-file artifact lands as ``dest/<file name>``, a directory's files directly
+        under ``dest``. On any failure nothing partial is left behind.
+        """
+        found = self.get_version(name_or_uri, version)
+        target = Path(dest)
+        if target.exists() and not target.is_dir():
+            raise InvalidInput(f"download destination {str(dest)!r} is a file, not a folder")
+        target.mkdir(parents=True, exist_ok=True)
+        self.store.materialize(found.digest, found.artifact_kind, target,
+                               filename=found.artifact_name or None, progress=progress)
+        return target / found.artifact_name if found.artifact_kind == "file" else target
+
+    def load(self, name_or_uri: str, *, version: str | int | None = None,
+             dest: str | os.PathLike[str] | None = None) -> Path:
+        """The verified local path of a version's artifact (flavors build on this)."""
+        found: ModelVersion = self.get_version(name_or_uri, version)
+        cache = Path(dest) if dest else self._load_cache(found)
+        if not cache.exists():
+            staging = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            try:
+                self.download(found.uri, staging)
+                os.replace(staging, cache)
+            except OSError:
+                if not cache.exists():  # a concurrent loader that won the race is fine
+                    raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return cache / found.artifact_name if found.artifact_kind == "file" else cache
+
+    def _load_cache(self, found: ModelVersion) -> Path:
+        root = Path(os.environ.get("MODELYARD_LOAD_CACHE", Path.home() / ".cache" / "modelyard"))
+        return root / found.digest.split(":", 1)[1]
+
+    def verify(self, progress: Callable[[str], None] | None = None) -> VerifyReport:
+        """Re-hash every stored object and check that every version's content is present."""
+        corrupt: list[str] = []
+        checked = 0
+        for digest in self.store.iter_digests():
+            checked += 1
+            if progress:
+                progress(digest)
+            if not self.store.verify(digest):
+                corrupt.append(digest)
+        with self.db.read() as conn:
+            referenced = repo.referenced_digests(conn)
+        missing: set[str] = set()
+        for digest, kind in referenced:
+            if not self.store.exists(digest):
+                missing.add(digest)
+            elif kind == "dir" and digest not in corrupt:
+                missing.update(self._missing_entries(digest))
+        return VerifyReport(checked=checked, corrupt=sorted(corrupt), missing=sorted(missing))
+
+    def _missing_entries(self, digest: str) -> set[str]:
+        try:
+            manifest = Manifest.from_bytes(self.store.get_bytes(digest))
+        except (IntegrityError, NotFound, InvalidInput):
+            return {digest}
+        wanted = {e.digest for e in manifest.entries}
+        return wanted - self.store.exists_many(wanted)

@@ -1,0 +1,130 @@
+"""The append-only, hash-chained audit log.
+
+Every change calls ``record`` inside its own transaction. Appending bumps the single
+``registry_state`` row first, which both numbers the event and serialises writers on that
+row's lock, so the chain has no forks even with many processes. There is deliberately no
+update or delete path for events; ``verify_chain`` recomputes every hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from modelyard.domain.entities import AuditEvent
+from modelyard.storage.hashing import hash_bytes
+from modelyard.storage.schema import audit_events, registry_state
+
+Clock = Callable[[], datetime]
+GENESIS_HASH = "blake3:" + "0" * 64  # also written by migration 0001
+
+
+def event_hash(
+    *,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    model: str | None,
+    version: int | None,
+    before: Any,
+    after: Any,
+    comment: str,
+    prev_hash: str,
+) -> str:
+    """BLAKE3 of the canonical JSON of an event's content and its predecessor's hash."""
+    payload = {
+        "seq": seq,
+        "at": at.isoformat(),
+        "actor": actor,
+        "action": action,
+        "model": model,
+        "version": version,
+        "before": before,
+        "after": after,
+        "comment": comment,
+        "prev_hash": prev_hash,
+    }
+    return hash_bytes(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+
+
+def record(
+    conn: Connection,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    model: str | None = None,
+    version: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    comment: str = "",
+) -> AuditEvent:
+    """Append one event in the caller's transaction."""
+    head = conn.execute(
+        update(registry_state)
+        .where(registry_state.c.id == 1)
+        .values(event_count=registry_state.c.event_count + 1)
+        .returning(registry_state.c.event_count, registry_state.c.last_event_hash)
+    ).one()
+    seq, prev_hash = int(head.event_count), str(head.last_event_hash)
+    fields: dict[str, Any] = dict(
+        seq=seq, at=at, actor=actor, action=action, model=model, version=version,
+        before=before, after=after, comment=comment or "", prev_hash=prev_hash,
+    )
+    digest = event_hash(**fields)
+    conn.execute(audit_events.insert().values(**fields, hash=digest))
+    conn.execute(
+        update(registry_state).where(registry_state.c.id == 1).values(last_event_hash=digest)
+    )
+    return AuditEvent(**fields, hash=digest)
+
+
+def to_event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        seq=int(row.seq), at=row.at, actor=row.actor, action=row.action, model=row.model,
+        version=row.version, before=row.before, after=row.after, comment=row.comment,
+        prev_hash=row.prev_hash, hash=row.hash,
+    )
+
+
+def list_events(
+    conn: Connection, *, model: str | None = None, since: datetime | None = None,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    query = select(audit_events).order_by(audit_events.c.seq)
+    if model is not None:
+        query = query.where(audit_events.c.model == model)
+    if since is not None:
+        query = query.where(audit_events.c.at >= since)
+    if limit is not None:
+        query = query.limit(limit)
+    return [to_event(row) for row in conn.execute(query)]
+
+
+def verify_chain(conn: Connection) -> tuple[int, AuditEvent | None, str]:
+    """Recompute the chain; return (events checked, first bad event or None, reason)."""
+    head = conn.execute(select(registry_state).where(registry_state.c.id == 1)).one()
+    prev = None
+    checked = 0
+    for row in conn.execute(select(audit_events).order_by(audit_events.c.seq)):
+        event = to_event(row)
+        checked += 1
+        expected_prev = prev.hash if prev else GENESIS_HASH
+        if event.seq != (prev.seq + 1 if prev else 1):
+            return checked, event, f"sequence gap before event {event.seq}"
+        if event.prev_hash != expected_prev:
+            return checked, event, f"event {event.seq} does not point at event {event.seq - 1}"
+        fields = {k: v for k, v in event.to_dict().items() if k != "hash"}
+        fields["at"] = event.at
+        if event_hash(**fields) != event.hash:
+            return checked, event, f"event {event.seq} was altered (its hash does not match)"
+        prev = event
+    last_seq, last_hash = (prev.seq, prev.hash) if prev else (0, GENESIS_HASH)
+    if head.event_count != last_seq or head.last_event_hash != last_hash:
+        return checked, prev, f"events after event {last_seq} were removed"
+    return checked, None, ""

@@ -1,0 +1,115 @@
+"""What every registry use case shares: the stores, the clock, the acting user, lookups.
+
+The acting user is explicit: every public method takes ``actor=`` (a server passes the
+authenticated user per request); the default is the user the registry was opened for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from modelyard.domain.entities import ModelVersion
+from modelyard.domain.names import check_model_name
+from modelyard.domain.refs import RefKind, VersionRef, is_model_uri, parse_model_uri, parse_ref
+from modelyard.errors import InvalidInput, NotFound
+from modelyard.storage import repository as repo
+from modelyard.storage.database import Database
+from modelyard.storage.objects import ObjectStore
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ServiceBase:
+    def __init__(
+        self, db: Database, store: ObjectStore, *, user: str, clock: Clock = utc_now
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.user = user
+        self.clock = clock
+
+    def _actor(self, actor: str | None) -> str:
+        who = (actor or self.user or "").strip()
+        if not who:
+            raise InvalidInput("no acting user: pass actor= or set MODELYARD_USER")
+        return who
+
+    # -- lookups ------------------------------------------------------------------------
+    def _model(self, conn: Connection, name: str) -> repo.ModelRow:
+        check_model_name(name)
+        row = repo.find_model(conn, name)
+        if row is None:
+            raise NotFound(f"model {name!r} not found", hint="see 'modelyard models list'",
+                           name=name)
+        return row
+
+    def _ref(self, name_or_uri: str, ref: str | int | None) -> VersionRef:
+        if ref is None:
+            if is_model_uri(name_or_uri):
+                return parse_model_uri(name_or_uri)
+            raise InvalidInput(
+                f"{name_or_uri!r} names no version: pass a version or use models:/NAME/VERSION"
+            )
+        return parse_ref(name_or_uri, ref)
+
+    def _resolve(self, conn: Connection, ref: VersionRef) -> tuple[repo.ModelRow, repo.VersionRow]:
+        model = self._model(conn, ref.name)
+        row: repo.VersionRow | None
+        if ref.kind is RefKind.NUMBER:
+            row = repo.find_version(conn, model.id, int(ref.value or 0))
+            if row is None and repo.find_version_any(conn, model.id, int(ref.value or 0)):
+                raise NotFound(f"version {ref.value} of {ref.name!r} was deleted",
+                               name=ref.name, version=ref.value)
+        elif ref.kind is RefKind.STAGE:
+            row = repo.latest_in_stage(conn, model.id, str(ref.value))
+        elif ref.kind is RefKind.ALIAS:
+            row = repo.find_by_alias(conn, model.id, str(ref.value))
+        else:
+            row = repo.latest_in_stage(conn, model.id, None)
+        if row is None:
+            what = {
+                RefKind.NUMBER: f"version {ref.value}",
+                RefKind.STAGE: f"no version in stage {ref.value}",
+                RefKind.ALIAS: f"alias @{ref.value}",
+                RefKind.LATEST: "no versions",
+            }[ref.kind]
+            message = (f"model {ref.name!r} has {what}" if ref.kind in (RefKind.STAGE, RefKind.LATEST)
+                       else f"{what} of model {ref.name!r} not found")
+            raise NotFound(message, name=ref.name, ref=str(ref))
+        return model, row
+
+    def _versions(
+        self, conn: Connection, rows: list[repo.VersionRow], name: str | None = None
+    ) -> list[ModelVersion]:
+        aliases = repo.aliases_by_version(conn, [r.id for r in rows])
+        return [to_version(r, name or r.name, aliases.get(r.id, [])) for r in rows]
+
+
+def to_version(row: Any, name: str, aliases: list[str]) -> ModelVersion:
+    return ModelVersion(
+        name=name,
+        version=int(row.version),
+        digest=row.digest,
+        artifact_kind=row.artifact_kind,
+        artifact_name=row.artifact_name,
+        size=int(row.size),
+        file_count=int(row.file_count),
+        stage=row.stage,
+        aliases=sorted(aliases),
+        params=dict(row.params or {}),
+        metrics=dict(row.metrics or {}),
+        tags=dict(row.tags or {}),
+        description=row.description or "",
+        lineage=dict(row.lineage or {}),
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

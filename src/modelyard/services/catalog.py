@@ -1,0 +1,259 @@
+"""Models and versions: create, register, read, search, annotate, soft-delete."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from modelyard.domain import expressions
+from modelyard.domain.entities import ModelVersion, RegisteredModel
+from modelyard.domain.names import (
+    check_alias,
+    check_metrics,
+    check_model_name,
+    check_params,
+    check_tags,
+)
+from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
+from modelyard.services import audit
+from modelyard.services.base import ServiceBase
+from modelyard.storage import repository as repo
+
+Progress = Callable[[int], None]
+
+
+class CatalogService(ServiceBase):
+    # -- models -------------------------------------------------------------------------
+    def create_model(
+        self, name: str, *, description: str = "", tags: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> RegisteredModel:
+        who, now = self._actor(actor), self.clock()
+        check_model_name(name)
+        clean_tags = check_tags(tags or {})
+        with self.db.transaction() as conn:
+            if not repo.insert_model_if_missing(
+                conn, name=name, description=description, tags=clean_tags, actor=who, at=now
+            ):
+                raise _exists(conn, name)
+            audit.record(conn, at=now, actor=who, action="model.create", model=name,
+                         after={"description": description, "tags": clean_tags})
+        return self.get_model(name)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        with self.db.read() as conn:
+            row = self._model(conn, name)
+            return self._to_model(conn, [row])[0]
+
+    def list_models(self) -> list[RegisteredModel]:
+        with self.db.read() as conn:
+            return self._to_model(conn, repo.list_models(conn))
+
+    def delete_model(self, name: str, *, actor: str | None = None) -> None:
+        """Soft delete: the name stays taken so version numbers are never reused."""
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            model = self._model(conn, name)
+            if repo.latest_in_stage(conn, model.id, "production") is not None:
+                raise InvalidTransition(
+                    f"model {name!r} has a production version; archive it before deleting"
+                )
+            repo.update_model(conn, model.id, deleted_at=now, updated_at=now)
+            audit.record(conn, at=now, actor=who, action="model.delete", model=name,
+                         before={"deleted": False}, after={"deleted": True})
+
+    def _to_model(self, conn: Any, rows: list[repo.ModelRow]) -> list[RegisteredModel]:
+        summaries = repo.model_summaries(conn, [r.id for r in rows])
+        return [
+            RegisteredModel(
+                name=r.name, description=r.description or "", tags=dict(r.tags or {}),
+                created_by=r.created_by, created_at=r.created_at, updated_at=r.updated_at,
+                latest_version=summaries[r.id]["latest"],
+                production_version=summaries[r.id]["production"],
+                version_count=summaries[r.id]["count"],
+                aliases=repo.aliases_of_model(conn, r.id),
+            )
+            for r in rows
+        ]
+
+    # -- versions -----------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+        description: str = "",
+        aliases: Iterable[str] = (),
+        lineage: dict[str, Any] | None = None,
+        actor: str | None = None,
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Store the artifact (file or directory) and create the next version of ``name``.
+
+        The content goes to the object store first (idempotent, content-addressed); the
+        metadata follows in one transaction, so a failure leaves at worst an unreferenced
+        object, never a version without content.
+        """
+        who = self._actor(actor)
+        check_model_name(name)
+        clean = {
+            "params": check_params(params or {}),
+            "metrics": check_metrics(metrics or {}),
+            "tags": check_tags(tags or {}),
+        }
+        alias_list = [check_alias(a) for a in aliases]
+        source = Path(path)
+        if not source.exists():
+            raise InvalidInput(f"artifact path {str(path)!r} does not exist", path=str(path))
+        stored = self.store.put_tree(source, progress=progress)
+        now = self.clock()
+        with self.db.transaction() as conn:
+            if repo.insert_model_if_missing(conn, name=name, description="", tags={},
+                                            actor=who, at=now):
+                audit.record(conn, at=now, actor=who, action="model.create", model=name,
+                             after={"description": "", "tags": {}})
+            allocated = repo.allocate_version(conn, name, now)
+            if allocated is None:
+                raise _exists(conn, name)
+            model_id, number = allocated
+            values = dict(
+                model_id=model_id, version=number, digest=stored.digest,
+                artifact_kind=stored.kind,
+                artifact_name=source.name if stored.kind == "file" else "",
+                size=stored.size, file_count=stored.file_count, stage="none",
+                description=description, lineage=lineage or {}, created_by=who,
+                created_at=now, updated_at=now, **clean,
+            )
+            version_id = repo.insert_version(conn, **values)
+            audit.record(
+                conn, at=now, actor=who, action="version.register", model=name, version=number,
+                after={"stage": "none", "digest": stored.digest, "size": stored.size,
+                       "description": description, "lineage": lineage or {}, **clean},
+            )
+            for alias in alias_list:
+                self._move_alias(conn, model_id, name, alias, version_id, number, who, now)
+        return self.get_version(name, number)
+
+    def get_version(self, name_or_uri: str, version: str | int | None = None) -> ModelVersion:
+        """By number, stage, ``latest``, ``@alias`` or a ``models:/`` address."""
+        ref = self._ref(name_or_uri, version)
+        with self.db.read() as conn:
+            model, row = self._resolve(conn, ref)
+            return self._versions(conn, [row], model.name)[0]
+
+    def list_versions(self, name: str, filter: str | None = None) -> list[ModelVersion]:
+        with self.db.read() as conn:
+            model = self._model(conn, name)
+            rows = repo.list_versions(conn, model_ids=[model.id])
+            versions = self._versions(conn, rows, model.name)
+        return _apply_filter(versions, filter)
+
+    def search_versions(self, filter: str | None = None) -> list[ModelVersion]:
+        """Versions of every model matching the filter language (see ``domain.expressions``)."""
+        expr = expressions.parse(filter) if filter else None
+        pinned = expressions.equality_constraints(expr) if expr else {}
+        with self.db.read() as conn:
+            model_ids = None
+            if isinstance(pinned.get("name"), str):
+                found = repo.find_model(conn, pinned["name"])
+                model_ids = [found.id] if found else []
+            stage = pinned.get("stage") if isinstance(pinned.get("stage"), str) else None
+            versions = self._versions(conn, repo.list_versions(conn, model_ids=model_ids,
+                                                               stage=stage))
+        return _apply_filter(versions, filter)
+
+    # -- annotations --------------------------------------------------------------------
+    def set_tags(
+        self, name: str, tags: dict[str, Any], *, version: int | str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Merge ``tags`` into the model's tags, or into one version's when ``version`` is given."""
+        self._annotate(name, version, "tags", check_tags(tags), actor)
+
+    def set_tag(
+        self, name: str, key: str, value: Any, *, version: int | str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self.set_tags(name, {key: value}, version=version, actor=actor)
+
+    def set_description(
+        self, name: str, description: str, *, version: int | str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        self._annotate(name, version, "description", str(description), actor)
+
+    def _annotate(
+        self, name: str, version: int | str | None, field: str, value: Any, actor: str | None
+    ) -> None:
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            if version is None:
+                row = self._model(conn, name)
+                before = row.tags if field == "tags" else row.description
+                after = {**before, **value} if field == "tags" else value
+                repo.update_model(conn, row.id, **{field: after, "updated_at": now})
+                number = None
+            else:
+                _, row = self._resolve(conn, self._ref(name, version))
+                before = row.tags if field == "tags" else row.description
+                after = {**before, **value} if field == "tags" else value
+                repo.update_version(conn, row.id, **{field: after, "updated_at": now})
+                number = int(row.version)
+            action = "tags.set" if field == "tags" else "description.set"
+            audit.record(conn, at=now, actor=who, action=action, model=name, version=number,
+                         before={field: before}, after={field: after})
+
+    def delete_version(self, name: str, version: int | str, *, actor: str | None = None) -> None:
+        """Soft delete; the number is never reused. A production version must be archived first."""
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            model, row = self._resolve(conn, self._ref(name, version))
+            if row.stage == "production":
+                raise InvalidTransition(
+                    f"version {row.version} of {name!r} is in production; archive it first "
+                    "(promote another version or transition it to archived)"
+                )
+            for alias in repo.aliases_by_version(conn, [row.id]).get(row.id, []):
+                repo.delete_alias(conn, model.id, alias)
+                audit.record(conn, at=now, actor=who, action="alias.delete", model=name,
+                             version=int(row.version),
+                             before={"alias": alias, "version": int(row.version)},
+                             after={"alias": alias, "version": None})
+            repo.update_version(conn, row.id, deleted_at=now, updated_at=now)
+            audit.record(conn, at=now, actor=who, action="version.delete", model=name,
+                         version=int(row.version), before={"stage": row.stage},
+                         after={"deleted": True})
+
+    def _move_alias(
+        self, conn: Any, model_id: int, name: str, alias: str, version_id: int, number: int,
+        who: str, now: Any,
+    ) -> None:
+        current = repo.find_by_alias(conn, model_id, alias)
+        repo.set_alias(conn, model_id=model_id, alias=alias, version_id=version_id, actor=who,
+                       at=now)
+        audit.record(conn, at=now, actor=who, action="alias.set", model=name, version=number,
+                     before={"alias": alias, "version": int(current.version) if current else None},
+                     after={"alias": alias, "version": number})
+
+
+def _apply_filter(versions: list[ModelVersion], filter: str | None) -> list[ModelVersion]:
+    if not filter:
+        return versions
+    expr = expressions.parse(filter)
+    return [v for v in versions if expressions.evaluate(expr, v.filter_context()).passed]
+
+
+def _exists(conn: Any, name: str) -> AlreadyExists:
+    row = repo.find_model(conn, name, include_deleted=True)
+    if row is not None and row.deleted_at is not None:
+        return AlreadyExists(
+            f"model {name!r} was deleted; its name stays reserved so version numbers "
+            "are never reused",
+            name=name,
+        )
+    return AlreadyExists(f"model {name!r} already exists", name=name)

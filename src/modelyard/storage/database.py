@@ -1,0 +1,178 @@
+"""The metadata database: engines, transactions and schema migrations.
+
+SQLite and PostgreSQL run the same queries. Two engine-specific habits live here and only
+here: SQLite write transactions start with ``BEGIN IMMEDIATE`` (so concurrent writers
+queue on the lock instead of failing on upgrade), and ``postgresql://`` URLs are routed to
+psycopg 3.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, event, make_url
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from modelyard.errors import InvalidInput, StorageUnavailable
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+class Database:
+    """One metadata database; ``transaction()`` is the unit of every change."""
+
+    def __init__(self, url: str, *, auto_upgrade: bool | None = None) -> None:
+        self.url = normalize_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise InvalidInput(
+                f"invalid registry URL {url!r}: expected sqlite:///PATH or postgresql://…"
+            ) from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise InvalidInput(f"unsupported registry database {self.dialect!r}: "
+                               "use sqlite:///PATH or postgresql://…")
+        self.engine = self._create_engine(parsed.database or "")
+        if auto_upgrade is None:
+            auto_upgrade = self.dialect == "sqlite"
+        self._ensure_schema(auto_upgrade)
+
+    def _create_engine(self, database: str) -> Engine:
+        if self.dialect == "sqlite":
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(self.url, connect_args={"timeout": 120})
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            return engine
+        return create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self._connect(write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot (one transaction, so related reads agree)."""
+        with self._connect(write=False) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self, *, write: bool) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise StorageUnavailable(
+                f"cannot connect to the registry database {redact(self.url)}: "
+                f"{_first_line(exc.orig or exc)}"
+            ) from None
+        with conn:
+            if self.dialect == "sqlite":
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+            yield conn
+
+    # -- schema -------------------------------------------------------------------------
+    def current_revision(self) -> str | None:
+        with self._connect(write=False) as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def upgrade(self) -> None:
+        """Apply pending Alembic migrations; safe to run from several processes at once."""
+        with self._migration_lock(), self._connect(write=True) as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_lock(727001)")
+            try:
+                command.upgrade(_alembic_config(conn), "head")
+                conn.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(727001)")
+                    conn.commit()
+
+    def _ensure_schema(self, auto_upgrade: bool) -> None:
+        current = self.current_revision()
+        if current == head_revision():
+            return
+        if auto_upgrade:
+            self.upgrade()
+            return
+        raise StorageUnavailable(
+            f"the registry database {redact(self.url)} is at schema "
+            f"{current or 'none'}, this Modelyard needs {head_revision()}",
+            hint="run 'modelyard db upgrade' with the same --registry",
+        )
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(database + ".migrate-lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=120000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,200 @@
+"""Row-level queries over the metadata schema, one function per question.
+
+Services compose these inside a transaction; nothing here commits, decides policy or
+writes audit events. Version numbers come from the per-model counter row, bumped with
+``UPDATE … RETURNING`` in the caller's transaction, so concurrent writers (threads or
+processes, SQLite or PostgreSQL) queue on that row and never collide or retry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from modelyard.storage.schema import aliases, model_versions, models
+
+ModelRow = Row[Any]
+VersionRow = Row[Any]
+
+
+def find_model(conn: Connection, name: str, *, include_deleted: bool = False) -> ModelRow | None:
+    query = select(models).where(models.c.name == name)
+    if not include_deleted:
+        query = query.where(models.c.deleted_at.is_(None))
+    return conn.execute(query).one_or_none()
+
+
+def insert_model_if_missing(
+    conn: Connection, *, name: str, description: str, tags: dict[str, str], actor: str,
+    at: datetime,
+) -> bool:
+    """Create the model unless a row with that name exists; True when this call created it."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(models)
+        .values(name=name, description=description, tags=tags, last_version=0,
+                created_by=actor, created_at=at, updated_at=at)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(models.c.id)
+    )
+    return conn.execute(statement).first() is not None
+
+
+def allocate_version(conn: Connection, name: str, at: datetime) -> tuple[int, int] | None:
+    """Bump the model's counter; returns (model_id, new version) or None if no live model."""
+    row = conn.execute(
+        update(models)
+        .where(models.c.name == name, models.c.deleted_at.is_(None))
+        .values(last_version=models.c.last_version + 1, updated_at=at)
+        .returning(models.c.id, models.c.last_version)
+    ).first()
+    return (int(row.id), int(row.last_version)) if row else None
+
+
+def lock_model(conn: Connection, model_id: int, at: datetime) -> None:
+    """Serialise lifecycle changes of one model (a row lock on both engines)."""
+    conn.execute(update(models).where(models.c.id == model_id).values(updated_at=at))
+
+
+def update_model(conn: Connection, model_id: int, **values: Any) -> None:
+    conn.execute(update(models).where(models.c.id == model_id).values(**values))
+
+
+def list_models(conn: Connection) -> list[ModelRow]:
+    query = select(models).where(models.c.deleted_at.is_(None)).order_by(models.c.name)
+    return list(conn.execute(query))
+
+
+def model_summaries(conn: Connection, model_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Per model: live version count, latest live version, production version."""
+    ids = list(model_ids)
+    live = model_versions.c.deleted_at.is_(None)
+    summary: dict[int, dict[str, Any]] = {
+        i: {"count": 0, "latest": None, "production": None} for i in ids
+    }
+    if not ids:
+        return summary
+    counts = conn.execute(
+        select(model_versions.c.model_id, func.count(), func.max(model_versions.c.version))
+        .where(model_versions.c.model_id.in_(ids), live)
+        .group_by(model_versions.c.model_id)
+    )
+    for model_id, count, latest in counts:
+        summary[model_id].update(count=count, latest=latest)
+    production = conn.execute(
+        select(model_versions.c.model_id, model_versions.c.version).where(
+            model_versions.c.model_id.in_(ids), model_versions.c.stage == "production", live
+        )
+    )
+    for model_id, version in production:
+        summary[model_id]["production"] = version
+    return summary
+
+
+def insert_version(conn: Connection, **values: Any) -> int:
+    result = conn.execute(model_versions.insert().values(**values).returning(model_versions.c.id))
+    return int(result.scalar_one())
+
+
+def _live_versions(model_id: int) -> Any:
+    return select(model_versions).where(
+        model_versions.c.model_id == model_id, model_versions.c.deleted_at.is_(None)
+    )
+
+
+def find_version(conn: Connection, model_id: int, number: int) -> VersionRow | None:
+    query = _live_versions(model_id).where(model_versions.c.version == number)
+    return conn.execute(query).one_or_none()
+
+
+def find_version_any(conn: Connection, model_id: int, number: int) -> VersionRow | None:
+    """Also finds soft-deleted versions (to explain why a number is gone)."""
+    query = select(model_versions).where(
+        model_versions.c.model_id == model_id, model_versions.c.version == number
+    )
+    return conn.execute(query).one_or_none()
+
+
+def latest_in_stage(conn: Connection, model_id: int, stage: str | None) -> VersionRow | None:
+    query = _live_versions(model_id)
+    if stage is not None:
+        query = query.where(model_versions.c.stage == stage)
+    return conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).one_or_none()
+
+
+def find_by_alias(conn: Connection, model_id: int, alias: str) -> VersionRow | None:
+    query = (
+        select(model_versions)
+        .join(aliases, aliases.c.version_id == model_versions.c.id)
+        .where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+    )
+    return conn.execute(query).one_or_none()
+
+
+def list_versions(
+    conn: Connection, *, model_ids: Iterable[int] | None = None, stage: str | None = None
+) -> list[VersionRow]:
+    query = (
+        select(model_versions, models.c.name)
+        .join(models, models.c.id == model_versions.c.model_id)
+        .where(model_versions.c.deleted_at.is_(None), models.c.deleted_at.is_(None))
+    )
+    if model_ids is not None:
+        query = query.where(model_versions.c.model_id.in_(list(model_ids)))
+    if stage is not None:
+        query = query.where(model_versions.c.stage == stage)
+    return list(conn.execute(query.order_by(models.c.name, model_versions.c.version)))
+
+
+def aliases_by_version(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[str]]:
+    ids = list(version_ids)
+    found: dict[int, list[str]] = defaultdict(list)
+    if not ids:
+        return found
+    rows = conn.execute(
+        select(aliases.c.version_id, aliases.c.alias)
+        .where(aliases.c.version_id.in_(ids))
+        .order_by(aliases.c.alias)
+    )
+    for version_id, alias in rows:
+        found[version_id].append(alias)
+    return found
+
+
+def aliases_of_model(conn: Connection, model_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        select(aliases.c.alias, model_versions.c.version)
+        .join(model_versions, model_versions.c.id == aliases.c.version_id)
+        .where(aliases.c.model_id == model_id)
+    )
+    return {alias: int(version) for alias, version in rows}
+
+
+def update_version(conn: Connection, version_id: int, **values: Any) -> None:
+    conn.execute(update(model_versions).where(model_versions.c.id == version_id).values(**values))
+
+
+def set_alias(
+    conn: Connection, *, model_id: int, alias: str, version_id: int, actor: str, at: datetime
+) -> None:
+    existing = and_(aliases.c.model_id == model_id, aliases.c.alias == alias)
+    conn.execute(aliases.delete().where(existing))
+    conn.execute(
+        aliases.insert().values(model_id=model_id, alias=alias, version_id=version_id,
+                                created_by=actor, created_at=at)
+    )
+
+
+def delete_alias(conn: Connection, model_id: int, alias: str) -> None:
+    conn.execute(aliases.delete().where(aliases.c.model_id == model_id, aliases.c.alias == alias))
+
+
+def referenced_digests(conn: Connection) -> list[tuple[str, str]]:
+    """(digest, artifact kind) of every stored version, deleted ones included."""
+    query = select(model_versions.c.digest, model_versions.c.artifact_kind).distinct()
+    return [(d, k) for d, k in conn.execute(query)]
