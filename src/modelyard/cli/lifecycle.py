@@ -33,7 +33,8 @@ def transition(ctx: typer.Context, name: str, version: int,
 
 
 def rollback(ctx: typer.Context, name: str,
-             to: Annotated[int | None, typer.Option(help="A version that held production once.")] = None,
+             to: Annotated[int | None, typer.Option(
+                 help="A version that held production once.")] = None,
              comment: CommentOpt = "", json: JsonOpt = False) -> None:
     """Archive the current production and restore the previous one (or --to VERSION)."""
     restored = registry(ctx).rollback(name, to=to, comment=comment)
@@ -56,7 +57,8 @@ def history(ctx: typer.Context, name: str,
         holder = f"version {state.production}" if state.production else "no version"
         console.print(f"at {when.isoformat()}: {holder} of {name} held production")
         if state.aliases:
-            console.print("aliases: " + ", ".join(f"@{a}→{v}" for a, v in sorted(state.aliases.items())))
+            pointers = ", ".join(f"@{a}→{v}" for a, v in sorted(state.aliases.items()))
+            console.print(f"aliases: {pointers}")
     table = Table(title=f"history of {name}")
     for column in ("#", "at", "actor", "action", "version", "change", "comment"):
         table.add_column(column)
@@ -81,7 +83,9 @@ def _parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"invalid time {text!r}: expected ISO-8601, e.g. 2026-11-27T10:00:00Z") from None
+        raise InvalidInput(
+            f"invalid time {text!r}: expected ISO-8601, e.g. 2026-11-27T10:00:00Z"
+        ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -23,7 +22,7 @@ from modelyard.errors import ModelyardError
 class _Group(TyperGroup):
     """Turns every ``ModelyardError`` raised below into a one-line message."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors its own click Context type
         try:
             return super().invoke(ctx)
         except ModelyardError as exc:
@@ -59,7 +58,8 @@ def _global_options(
         "--user", envvar="MODELYARD_USER", help="Acting user [default: the OS user]",
     )] = None,
     home: Annotated[str | None, typer.Option(
-        "--home", envvar="MODELYARD_HOME", help="Folder of the embedded registry [default: ~/.modelyard]",
+        "--home", envvar="MODELYARD_HOME",
+        help="Folder of the embedded registry [default: ~/.modelyard]",
     )] = None,
 ) -> None:
     ctx.obj = CliState(Settings.resolve(registry, store, user, home))

@@ -1,4 +1,4 @@
-"""How the CLI shows things: Rich tables for people, JSON (same field names as the API) for scripts."""
+"""How the CLI shows things: Rich tables for people, JSON (the API's field names) for scripts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,8 @@ def tree_size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
         for name in files:
-            try:
+            with suppress(OSError):
                 total += os.stat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
     return total
 
 

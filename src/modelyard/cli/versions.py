@@ -75,7 +75,8 @@ def register(
     metric: Annotated[list[str] | None, typer.Option(help="KEY=NUMBER, repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
     description: Annotated[str, typer.Option(help="What changed in this version.")] = "",
-    alias: Annotated[list[str] | None, typer.Option(help="Point this alias here, repeatable.")] = None,
+    alias: Annotated[list[str] | None, typer.Option(
+        help="Point this alias here, repeatable.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Register a file or directory as the next version of NAME."""
@@ -96,7 +97,8 @@ def register(
 
 def download(
     ctx: typer.Context,
-    uri: Annotated[str, typer.Argument(help="models:/NAME/3, models:/NAME/production, models:/NAME@alias")],
+    uri: Annotated[str, typer.Argument(
+        help="models:/NAME/3, models:/NAME/production or models:/NAME@alias")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Destination folder.")],
 ) -> None:
     """Download a version's artifact, verifying every byte against its digest."""

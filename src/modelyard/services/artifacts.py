@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from modelyard.domain.entities import ModelVersion, VerifyReport
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
@@ -35,7 +36,7 @@ class ArtifactService(LifecycleService):
         if target.exists() and not target.is_dir():
             raise InvalidInput(f"download destination {str(dest)!r} is a file, not a folder")
         target.mkdir(parents=True, exist_ok=True)
-        self.store.materialize(found.digest, found.artifact_kind, target,
+        self.store.materialize(found.digest, _kind(found.artifact_kind), target,
                                filename=found.artifact_name or None, progress=progress)
         return target / found.artifact_name if found.artifact_kind == "file" else target
 
@@ -88,3 +89,9 @@ class ArtifactService(LifecycleService):
             return {digest}
         wanted = {e.digest for e in manifest.entries}
         return wanted - self.store.exists_many(wanted)
+
+
+def _kind(text: str) -> Literal["file", "dir"]:
+    if text not in ("file", "dir"):
+        raise IntegrityError(f"unknown artifact kind {text!r} in the registry")
+    return "file" if text == "file" else "dir"

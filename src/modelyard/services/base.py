@@ -81,7 +81,8 @@ class ServiceBase:
                 RefKind.ALIAS: f"alias @{ref.value}",
                 RefKind.LATEST: "no versions",
             }[ref.kind]
-            message = (f"model {ref.name!r} has {what}" if ref.kind in (RefKind.STAGE, RefKind.LATEST)
+            by_state = ref.kind in (RefKind.STAGE, RefKind.LATEST)
+            message = (f"model {ref.name!r} has {what}" if by_state
                        else f"{what} of model {ref.name!r} not found")
             raise NotFound(message, name=ref.name, ref=str(ref))
         return model, row

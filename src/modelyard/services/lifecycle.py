@@ -149,7 +149,7 @@ def _former_productions(events: list[AuditEvent]) -> list[int]:
     """Versions that held production, most recent first, each once."""
     seen: list[int] = []
     for event in reversed(events):
-        if event.version is not None and (event.after or {}).get("stage") == "production":
-            if event.version not in seen:
-                seen.append(event.version)
+        held = (event.after or {}).get("stage") == "production"
+        if held and event.version is not None and event.version not in seen:
+            seen.append(event.version)
     return seen
