@@ -1,0 +1,700 @@
+"""The content-addressed object store: ``<root>/<2 hex>/<62 hex>`` on any fsspec filesystem.
+
+Guarantees, local or remote:
+- an object is only ever visible complete and under the digest of its bytes: content
+  is hashed while it is copied into the store and committed (rename, S3 PUT or
+  completed multipart upload) only if it matches;
+- an object that exists is never rewritten;
+- reads re-hash while streaming; a mismatch raises IntegrityError and leaves nothing
+  partial at the destination.
+Local folders use plain ``os`` calls; every other URL goes through fsspec.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from modelyard.errors import IntegrityError, InvalidInput, NotFound, StorageUnavailable
+from modelyard.storage.hashing import (
+    CHUNK_SIZE,
+    DIGEST_PREFIX,
+    Progress,
+    copy_and_hash,
+    default_workers,
+    format_digest,
+    hash_bytes,
+    hash_file,
+    hash_stream,
+    is_digest,
+    new_hasher,
+    parse_digest,
+)
+from modelyard.storage.manifest import (
+    Entry,
+    Ignore,
+    Manifest,
+    ScannedFile,
+    check_path,
+    scan_directory,
+)
+from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
+
+ObjectKind = Literal["file", "dir"]
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+_SMALL_REMOTE = CHUNK_SIZE  # remote objects up to this size move in one request, from memory
+_LIST_THRESHOLD = 4  # digests sharing a prefix from which one LIST beats a HEAD each
+_NETWORK_ERROR_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs")
+# Object stores, where a PUT or a completed multipart upload appears all at once and an
+# upload opened with autocommit=False stays invisible until commit(). Anything else
+# gets a temporary name and a rename.
+_OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "adl"})
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTree:
+    """What ``put_tree`` stored: a file's object, or a directory's manifest object."""
+
+    digest: str
+    kind: ObjectKind
+    size: int
+    file_count: int
+    manifest: Manifest | None
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    return type(exc).__module__.split(".")[0] in _NETWORK_ERROR_MODULES
+
+
+def _make_temp(directory: str, mode: int) -> tuple[int, str]:
+    """A new file (fd, path) in ``directory`` with ``mode`` (less the umask).
+
+    The fd is writable whatever the mode: permissions only apply to later opens.
+    """
+    while True:
+        path = os.path.join(directory, f".modelyard-{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            continue
+        return fd, path
+
+
+def _unlink_quietly(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _is_inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int | None) -> list[R]:
+    """``fn`` over ``items`` in threads; on the first failure cancel the rest and raise it."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    pool = ThreadPoolExecutor(max_workers=workers or default_workers())
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            future.result()
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class VerifiedReader(io.RawIOBase):
+    """A read stream over one object that raises IntegrityError at EOF on a digest mismatch.
+
+    Only a stream read to its end is verified; stopping early checks nothing.
+    """
+
+    def __init__(self, raw: io.BufferedIOBase, digest: str, size_hint: int | None) -> None:
+        super().__init__()
+        self._raw = raw
+        self._digest = digest
+        self._hasher = new_hasher(size_hint)
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = self._raw.readinto(view)
+        if n:
+            self._hasher.update(view[:n])
+        elif not self._checked:
+            self._checked = True
+            actual = format_digest(self._hasher.hexdigest())
+            if actual != self._digest:
+                raise _corrupted(self._digest, f"its content hashes to {actual}")
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+def _corrupted(digest: str, problem: str) -> IntegrityError:
+    return IntegrityError(
+        f"object {digest} is corrupted: {problem}",
+        hint="restore it from another copy, or store the original again",
+        digest=digest,
+    )
+
+
+class ObjectStore:
+    """Content-addressed objects under a folder, ``file://``, ``s3://`` or any fsspec URL."""
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.url = url
+        try:
+            fs, root = fsspec.core.url_to_fs(os.path.expanduser(url), **(storage_options or {}))
+        except ImportError as exc:
+            raise StorageUnavailable(
+                f"no driver for object store {url}: {exc}",
+                hint="for s3:// install the 's3' extra: pip install 'modelyard[s3]'",
+            ) from exc
+        except ValueError as exc:
+            raise InvalidInput(f"not a usable object store URL: {url} ({exc})") from exc
+        self.fs: fsspec.AbstractFileSystem = fs
+        self.is_local = isinstance(fs, LocalFileSystem)
+        self.root: str = os.path.abspath(root) if self.is_local else root.rstrip("/")
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        self._object_store = bool(protocols & _OBJECT_STORE_PROTOCOLS)
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.url!r})"
+
+    # -- addressing ---------------------------------------------------------------
+
+    def _path(self, digest: str) -> str:
+        hex_digest = parse_digest(digest)
+        if self.is_local:
+            return os.path.join(self.root, hex_digest[:2], hex_digest[2:])
+        return f"{self.root}/{hex_digest[:2]}/{hex_digest[2:]}"
+
+    def local_path(self, digest: str) -> str:
+        """Where a local store keeps ``digest`` (to link or copy it without a stream)."""
+        if not self.is_local:
+            raise InvalidInput(f"object store {self.url} is not a local folder")
+        return self._path(digest)
+
+    @contextmanager
+    def _remote(self) -> Iterator[None]:
+        """Turn network, credential and permission failures of a remote store into
+        StorageUnavailable; everything else (FileNotFoundError included) passes through."""
+        try:
+            yield
+        except Exception as exc:
+            if self.is_local or not (_is_network_error(exc) or isinstance(exc, PermissionError)):
+                raise
+            raise StorageUnavailable(
+                f"object store {self.url} is unavailable: {type(exc).__name__}: {exc}",
+                hint="check the URL, endpoint, network and credentials",
+                url=self.url,
+            ) from exc
+
+    # -- existence and metadata ---------------------------------------------------
+
+    def exists(self, digest: str) -> bool:
+        path = self._path(digest)
+        if self.is_local:
+            return os.path.isfile(path)
+        with self._remote():
+            try:
+                self.fs.info(path, refresh=True)
+            except FileNotFoundError:
+                return False
+        return True
+
+    def exists_many(self, digests: Iterable[str], workers: int | None = None) -> set[str]:
+        """The subset of ``digests`` present; remote stores list a prefix only when it pays."""
+        wanted = {d: parse_digest(d) for d in set(digests)}
+        if self.is_local:
+            return {d for d in wanted if os.path.isfile(self._path(d))}
+        by_prefix: dict[str, list[str]] = {}
+        for digest, hex_digest in wanted.items():
+            by_prefix.setdefault(hex_digest[:2], []).append(digest)
+
+        def check(group: list[str]) -> list[str]:
+            if len(group) < _LIST_THRESHOLD:
+                return [d for d in group if self.exists(d)]
+            prefix = f"{self.root}/{wanted[group[0]][:2]}"
+            with self._remote():
+                try:
+                    names = self.fs.ls(prefix, detail=False, refresh=True)
+                except FileNotFoundError:
+                    return []
+            present = {str(name).rsplit("/", 1)[-1] for name in names}
+            return [d for d in group if wanted[d][2:] in present]
+
+        units: list[list[str]] = []
+        for group in by_prefix.values():
+            units.extend([group] if len(group) >= _LIST_THRESHOLD else [[d] for d in group])
+        return {d for found in _run_parallel(check, units, workers) for d in found}
+
+    def size(self, digest: str) -> int:
+        path = self._path(digest)
+        try:
+            if self.is_local:
+                return os.stat(path).st_size
+            with self._remote():
+                return int(self.fs.info(path, refresh=True)["size"])
+        except FileNotFoundError:
+            raise self._not_found(digest) from None
+
+    def iter_digests(self) -> Iterator[str]:
+        """Every stored object's digest (temporary files and strays are skipped)."""
+        if self.is_local:
+            yield from self._iter_local()
+            return
+        with self._remote():
+            try:
+                paths = self.fs.find(self.root)
+            except FileNotFoundError:
+                return
+        for path in paths:
+            parent, _, name = str(path).rpartition("/")
+            root, _, prefix = parent.rpartition("/")
+            candidate = DIGEST_PREFIX + prefix + name
+            if root == self.root and len(prefix) == 2 and is_digest(candidate):
+                yield candidate
+
+    def _iter_local(self) -> Iterator[str]:
+        try:
+            prefixes = sorted(os.scandir(self.root), key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        for prefix in prefixes:
+            if len(prefix.name) != 2 or not prefix.is_dir():
+                continue
+            with os.scandir(prefix.path) as it:
+                for entry in it:
+                    candidate = DIGEST_PREFIX + prefix.name + entry.name
+                    if is_digest(candidate):
+                        yield candidate
+
+    def _not_found(self, digest: str) -> NotFound:
+        return NotFound(f"object {digest} is not in the store {self.url}", digest=digest)
+
+    # -- writing ------------------------------------------------------------------
+
+    def put_file(
+        self,
+        path: str | os.PathLike[str],
+        digest: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """Store a file and return its digest; content already stored is not written again.
+
+        A ``digest`` given by the caller (e.g. from the state cache) is checked while
+        copying: a file that no longer matches raises IntegrityError and stores nothing.
+        """
+        source = os.fspath(path)
+        digest = hash_file(source) if digest is None else format_digest(parse_digest(digest))
+        if self.exists(digest):
+            if progress is not None:
+                progress(os.path.getsize(source))
+            return digest
+        self._write_file(source, digest, progress)
+        return digest
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hash_bytes(data)
+        if self.exists(digest):
+            return digest
+        target = self._path(digest)
+        if self.is_local:
+            fd, tmp = self._local_temp(target)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+        else:
+            self._put_remote_bytes(target, data)
+        return digest
+
+    def _local_temp(self, target: str) -> tuple[int, str]:
+        directory = os.path.dirname(target)
+        # Read-only: stored objects are immutable, so guard them against accidental writes.
+        try:
+            return _make_temp(directory, 0o444)
+        except FileNotFoundError:  # first object under this prefix
+            os.makedirs(directory, exist_ok=True)
+            return _make_temp(directory, 0o444)
+
+    def _write_file(self, source: str, digest: str, progress: Progress | None) -> None:
+        """Copy ``source`` into the store under ``digest``, hashing as it goes."""
+        try:
+            src = open(source, "rb")  # noqa: SIM115 - closed below, in every branch
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise InvalidInput(f"cannot read {source}: {exc.strerror}", path=source) from exc
+        with src:
+            size = os.fstat(src.fileno()).st_size
+            if self.is_local:
+                self._write_local(src, size, digest, progress, source)
+            elif size <= _SMALL_REMOTE:
+                data = src.read()
+                self._check_source(source, digest, hash_bytes(data))
+                self._put_remote_bytes(self._path(digest), data)
+                if progress is not None:
+                    progress(len(data))
+            else:
+
+                def stream(out: Any) -> None:
+                    actual, _ = copy_and_hash(src, out, progress, size)
+                    self._check_source(source, digest, actual)
+
+                self._put_remote_stream(self._path(digest), stream)
+
+    def _write_local(
+        self, src: io.BufferedReader, size: int, digest: str, progress: Progress | None, source: str
+    ) -> None:
+        target = self._path(digest)
+        fd, tmp = self._local_temp(target)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                actual, _ = copy_and_hash(src, out, progress, size)
+            self._check_source(source, digest, actual)
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def _put_remote_bytes(self, target: str, data: bytes) -> None:
+        """Upload verified bytes: one PUT on an object store (atomic by nature)."""
+        if self._object_store:
+            with self._remote():
+                self.fs.pipe_file(target, data)
+        else:
+            self._put_via_temp(target, lambda out: out.write(data))
+
+    def _put_remote_stream(self, target: str, write: Callable[[Any], object]) -> None:
+        """Upload what ``write(file)`` writes; ``target`` appears only if it returns.
+
+        ``write`` raises to abandon the upload (e.g. on a digest mismatch).
+        """
+        if not self._object_store:
+            self._put_via_temp(target, write)
+            return
+        with self._remote():
+            # autocommit=False: parts are uploaded as they fill, but the object appears
+            # only when commit() completes the multipart upload, after ``write`` returned.
+            out = self.fs.open(target, "wb", autocommit=False)
+            try:
+                write(out)
+                out.close()
+                out.commit()
+            except BaseException:
+                with suppress(Exception):
+                    out.discard()  # aborts the multipart upload: nothing becomes visible
+                    out.closed = True  # closing again would try to upload the buffer
+                raise
+
+    def _put_via_temp(self, target: str, write: Callable[[Any], object]) -> None:
+        """Filesystems other than object stores: a temporary name, then a rename."""
+        directory = target.rsplit("/", 1)[0]
+        tmp = f"{directory}/.modelyard-{secrets.token_hex(8)}.tmp"
+        with self._remote():
+            self.fs.makedirs(directory, exist_ok=True)
+            try:
+                with self.fs.open(tmp, "wb") as out:
+                    write(out)
+                self.fs.mv(tmp, target)
+            except BaseException:
+                with suppress(Exception):
+                    self.fs.rm_file(tmp)
+                raise
+
+    @staticmethod
+    def _check_source(source: str, expected: str, actual: str) -> None:
+        if actual != expected:
+            raise IntegrityError(
+                f"{source} does not match digest {expected} (it hashes to {actual});"
+                " it probably changed while being stored",
+                hint="store it again",
+                path=source,
+            )
+
+    def put_tree(
+        self,
+        path: str | os.PathLike[str],
+        progress: Progress | None = None,
+        workers: int | None = None,
+        ignore: Ignore | None = None,
+        cache: StateCache | None = None,
+        link_roots: Sequence[str] = (),
+    ) -> StoredTree:
+        """Store a file, or a directory's files plus its manifest; return what was stored.
+
+        ``progress`` counts bytes of the tree; files already stored count at once.
+        ``link_roots``: see ``scan_directory``.
+        """
+        source = os.fspath(path)
+        if not os.path.exists(source):
+            raise InvalidInput(f"path not found: {source}", path=source)
+        if not os.path.isdir(source):
+            digest = self.put_file(source, hash_file_cached(source, cache), progress)
+            return StoredTree(digest, "file", os.path.getsize(source), 1, None)
+
+        files = scan_directory(source, ignore, link_roots)
+        digests = hash_paths_cached([f.abspath for f in files], cache, workers)
+        manifest = Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
+        first_copy: dict[str, ScannedFile] = {}
+        for f in files:
+            first_copy.setdefault(digests[f.abspath], f)
+        missing = set(first_copy) - self.exists_many(first_copy, workers)
+        if progress is not None:
+            progress(manifest.total_size - sum(first_copy[d].size for d in missing))
+        _run_parallel(
+            lambda d: self._write_file(first_copy[d].abspath, d, progress),
+            sorted(missing),
+            workers,
+        )
+        digest = self.put_bytes(manifest.to_bytes())
+        return StoredTree(digest, "dir", manifest.total_size, manifest.file_count, manifest)
+
+    # -- reading ------------------------------------------------------------------
+
+    def _open_raw(self, digest: str) -> io.BufferedIOBase:
+        path = self._path(digest)
+        try:
+            if self.is_local:
+                return open(path, "rb")
+            with self._remote():
+                return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            raise self._not_found(digest) from None
+
+    def open_verified(self, digest: str) -> VerifiedReader:
+        """A binary stream of the object; reading it to the end verifies it."""
+        raw = self._open_raw(digest)
+        return VerifiedReader(raw, format_digest(parse_digest(digest)), _size_hint(raw))
+
+    def get_bytes(self, digest: str, max_size: int = DEFAULT_MAX_BYTES) -> bytes:
+        """A small object's verified content (manifests, metadata)."""
+        with self._open_raw(digest) as raw, self._remote():
+            size = _size_hint(raw)
+            too_big = size is not None and size > max_size
+            data = b"" if too_big else raw.read(max_size + 1 if size is None else size + 1)
+        if too_big or len(data) > max_size:
+            raise InvalidInput(
+                f"object {digest} is larger than {max_size} bytes; stream it instead",
+                digest=digest,
+            )
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise _corrupted(digest, f"its content hashes to {actual}")
+        return data
+
+    def _fetch_small_remote(self, entry: Entry) -> bytes:
+        """A small remote object's verified bytes in one ranged GET (no HEAD first),
+        which halves the requests for a tree of many small files."""
+        if entry.size == 0:  # the digest alone proves the content; nothing to fetch
+            data = b""
+        else:
+            try:
+                with self._remote():
+                    data = self.fs.cat_file(self._path(entry.digest), start=0, end=entry.size + 1)
+            except FileNotFoundError:
+                raise self._not_found(entry.digest) from None
+            except OSError as exc:  # e.g. a range the (altered) object cannot satisfy
+                raise _corrupted(entry.digest, f"it cannot be read back ({exc})") from exc
+        actual = hash_bytes(data)
+        if actual != entry.digest:
+            raise _corrupted(entry.digest, f"its content hashes to {actual}")
+        return data
+
+    def get_manifest(self, digest: str) -> Manifest:
+        """A directory object's manifest, verified and validated."""
+        return Manifest.from_bytes(self.get_bytes(digest))
+
+    def verify(self, digest: str) -> bool:
+        """Whether the stored bytes still hash to ``digest`` (NotFound if absent)."""
+        with self._open_raw(digest) as raw, self._remote():
+            actual, _ = hash_stream(raw, size_hint=_size_hint(raw))
+        return actual == digest
+
+    def delete(self, digest: str) -> bool:
+        """Remove an object; False if it was not there."""
+        path = self._path(digest)
+        if self.is_local:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
+            return True
+        if not self.exists(digest):
+            return False
+        with self._remote():
+            self.fs.rm_file(path)
+        return True
+
+    def _download(
+        self, raw: io.BufferedIOBase, digest: str, fd: int, progress: Progress | None
+    ) -> None:
+        """Stream an opened object into the file ``fd`` and verify it (the caller cleans up)."""
+        with os.fdopen(fd, "wb") as out, self._remote():
+            actual, _ = copy_and_hash(raw, out, progress, _size_hint(raw))
+        if actual != digest:
+            raise _corrupted(digest, f"its content hashes to {actual}")
+
+    def get_file(
+        self,
+        digest: str,
+        dest: str | os.PathLike[str],
+        progress: Progress | None = None,
+        executable: bool = False,
+    ) -> None:
+        """Write an object to ``dest`` atomically; nothing appears there unless it verified."""
+        digest = format_digest(parse_digest(digest))
+        target = os.path.abspath(dest)
+        directory = os.path.dirname(target)
+        with self._open_raw(digest) as raw:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = _make_temp(directory, 0o777 if executable else 0o666)
+            try:
+                self._download(raw, digest, fd, progress)
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+
+    def materialize(
+        self,
+        digest: str,
+        kind: ObjectKind,
+        dest_dir: str | os.PathLike[str],
+        filename: str | None = None,
+        progress: Progress | None = None,
+        workers: int | None = None,
+    ) -> str:
+        """Write a stored file or directory under ``dest_dir`` and return its path.
+
+        A file lands at ``dest_dir/filename``. A directory's files land in ``dest_dir``
+        (or ``dest_dir/filename``): all are downloaded and verified in a staging folder
+        first, then moved into place, so a failure leaves nothing partial behind. Files
+        already there with other paths are left alone.
+        """
+        base = os.path.abspath(dest_dir)
+        if kind == "file":
+            if filename is None:
+                raise InvalidInput("a file object needs a filename to be materialized")
+            target = os.path.join(base, *check_path(filename).split("/"))
+            self.get_file(digest, target, progress)
+            return target
+        if kind != "dir":
+            raise InvalidInput(f"unknown object kind {kind!r}; expected 'file' or 'dir'")
+        manifest = self.get_manifest(digest)
+        target = base if filename is None else os.path.join(base, *check_path(filename).split("/"))
+        created = not os.path.exists(target)
+        os.makedirs(target, exist_ok=True)
+        try:
+            self._materialize_tree(manifest, target, progress, workers)
+        except BaseException:
+            if created:
+                with suppress(OSError):
+                    os.rmdir(target)
+            raise
+        return target
+
+    def _materialize_tree(
+        self, manifest: Manifest, target: str, progress: Progress | None, workers: int | None
+    ) -> None:
+        real = os.path.realpath(target)
+        finals = _checked_destinations(manifest, real)
+        staging = os.path.join(real, f".modelyard-staging-{secrets.token_hex(8)}")
+        os.mkdir(staging)
+        try:
+            for folder in _folders(manifest):
+                os.mkdir(os.path.join(staging, *folder.split("/")))
+
+            def fetch(entry: Entry) -> None:
+                staged = os.path.join(staging, *entry.path.split("/"))
+                mode = 0o777 if entry.executable else 0o666
+                if entry.size <= _SMALL_REMOTE and not self.is_local:
+                    data = self._fetch_small_remote(entry)
+                    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(data)
+                    if progress is not None:
+                        progress(entry.size)
+                    return
+                with self._open_raw(entry.digest) as raw:
+                    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                    self._download(raw, entry.digest, fd, progress)
+
+            _run_parallel(fetch, manifest.entries, workers)
+            for entry, final in zip(manifest.entries, finals, strict=True):
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(os.path.join(staging, *entry.path.split("/")), final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _size_hint(raw: io.BufferedIOBase) -> int | None:
+    """The object's size if known without a request (fsspec files carry it)."""
+    size = getattr(raw, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, io.UnsupportedOperation):
+        return None
+
+
+def _folders(manifest: Manifest) -> list[str]:
+    """Every folder the manifest's files live in, parents before children."""
+    folders: set[str] = set()
+    for entry in manifest.entries:
+        segments = entry.path.split("/")[:-1]
+        folders.update("/".join(segments[: i + 1]) for i in range(len(segments)))
+    return sorted(folders)
+
+
+def _checked_destinations(manifest: Manifest, real_root: str) -> list[str]:
+    """Final paths for every entry; InvalidInput if one would escape or clash with a file.
+
+    Checked before anything is downloaded, so the final moves cannot fail half-way
+    for a reason we could have seen.
+    """
+    for folder in _folders(manifest):
+        path = os.path.join(real_root, *folder.split("/"))
+        resolved = os.path.realpath(path)
+        if not _is_inside(resolved, real_root):
+            raise InvalidInput(
+                f"manifest path {folder!r} would be written outside {real_root}"
+                f" (through {resolved})",
+                path=folder,
+            )
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise InvalidInput(f"cannot write into {folder!r}: {path} is not a folder", path=folder)
+    finals = []
+    for entry in manifest.entries:
+        final = os.path.join(real_root, *entry.path.split("/"))
+        if os.path.isdir(final) and not os.path.islink(final):
+            raise InvalidInput(f"cannot write {entry.path!r}: {final} is a folder", path=entry.path)
+        finals.append(final)
+    return finals

@@ -1,0 +1,154 @@
+"""Remember file digests so unchanged files are not hashed again.
+
+A file counts as unchanged while its inode, size and modification time (ns) are all
+the same as when it was hashed. The table lives in SQLite (WAL mode) so several
+processes can share it; lookups and inserts are batched so a 70,000-file dataset
+costs a few queries, not 70,000.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+
+from modelyard.errors import InvalidInput, StorageUnavailable
+from modelyard.storage.hashing import hash_files
+
+_BATCH = 500  # well under SQLite's bound-parameter limit
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_state (
+    path     TEXT PRIMARY KEY,
+    inode    INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest   TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+StatKey = tuple[int, int, int]
+
+
+def _key(st: os.stat_result) -> StatKey:
+    # Inodes are unsigned 64-bit; SQLite integers are signed.
+    ino = st.st_ino if st.st_ino < 2**63 else st.st_ino - 2**64
+    return ino, st.st_size, st.st_mtime_ns
+
+
+def _norm(path: str | os.PathLike[str]) -> str:
+    return os.path.abspath(path)
+
+
+class StateCache:
+    """A path → (stat, digest) table in a SQLite file, safe to share between processes."""
+
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        self.db_path = os.fspath(db_path)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.db_path)), exist_ok=True)
+            self._db = sqlite3.connect(
+                self.db_path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageUnavailable(f"cannot open the hash cache {self.db_path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StateCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def get(self, path: str | os.PathLike[str], st: os.stat_result) -> str | None:
+        """The cached digest if the file still has the stat it was hashed with."""
+        return self.get_many([(path, st)]).get(_norm(path))
+
+    def get_many(
+        self, items: Iterable[tuple[str | os.PathLike[str], os.stat_result]]
+    ) -> dict[str, str]:
+        """Cache hits only, keyed by absolute path."""
+        wanted = {_norm(path): _key(st) for path, st in items}
+        paths = list(wanted)
+        hits: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(paths), _BATCH):
+                batch = paths[i : i + _BATCH]
+                rows = self._db.execute(
+                    "SELECT path, inode, size, mtime_ns, digest FROM file_state"
+                    f" WHERE path IN ({','.join('?' * len(batch))})",
+                    batch,
+                )
+                for path, inode, size, mtime_ns, digest in rows:
+                    if wanted[path] == (inode, size, mtime_ns):
+                        hits[path] = digest
+        return hits
+
+    def put_many(self, items: Iterable[tuple[str | os.PathLike[str], os.stat_result, str]]) -> None:
+        """Record digests in one transaction (one fsync, one lock for the whole batch)."""
+        rows = [(_norm(path), *_key(st), digest) for path, st, digest in items]
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO file_state (path, inode, size, mtime_ns, digest)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+
+def _stat(path: str | os.PathLike[str]) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise InvalidInput(f"cannot hash {os.fspath(path)}: {exc.strerror}") from exc
+
+
+def hash_paths_cached(
+    paths: Sequence[str | os.PathLike[str]],
+    cache: StateCache | None,
+    workers: int | None = None,
+) -> dict[str, str]:
+    """Digests of ``paths`` (keyed as given), hashing only files the cache cannot vouch for.
+
+    The stat is taken before hashing: a file modified while being hashed gets a new
+    mtime, so the stale digest recorded for the old stat will never be a hit.
+    """
+    if cache is None:
+        return dict(zip([os.fspath(p) for p in paths], hash_files(paths, workers), strict=True))
+    stats = [(os.fspath(p), _stat(p)) for p in paths]
+    hits = cache.get_many(stats)
+    result: dict[str, str] = {}
+    misses: list[tuple[str, os.stat_result]] = []
+    for path, st in stats:
+        digest = hits.get(_norm(path))
+        if digest is None:
+            misses.append((path, st))
+        else:
+            result[path] = digest
+    digests = hash_files([path for path, _ in misses], workers)
+    cache.put_many((path, st, digest) for (path, st), digest in zip(misses, digests, strict=True))
+    result.update((path, digest) for (path, _), digest in zip(misses, digests, strict=True))
+    return result
+
+
+def hash_file_cached(path: str | os.PathLike[str], cache: StateCache | None) -> str:
+    return hash_paths_cached([path], cache)[os.fspath(path)]
