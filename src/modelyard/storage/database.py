@@ -12,22 +12,26 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event, make_url
+from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from modelyard.errors import InvalidInput, StorageUnavailable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The newest migration. Checked against the migration scripts by a test; kept as a constant
+# so that opening a registry never imports Alembic (half a second of every CLI call).
+SCHEMA_REVISION = "0004"
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -35,6 +39,9 @@ def _alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
+    """The head according to the migration scripts themselves (slow: imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -113,10 +120,17 @@ class Database:
     # -- schema -------------------------------------------------------------------------
     def current_revision(self) -> str | None:
         with self._connect(write=False) as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            try:
+                with conn.begin():
+                    rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+            except (OperationalError, ProgrammingError):  # no table yet: an empty database
+                return None
+        return str(rows[0][0]) if len(rows) == 1 else None
 
     def upgrade(self) -> None:
         """Apply pending Alembic migrations; safe to run from several processes at once."""
+        from alembic import command
+
         with self._migration_lock(), self._connect(write=True) as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_lock(727001)")
@@ -130,14 +144,14 @@ class Database:
 
     def _ensure_schema(self, auto_upgrade: bool) -> None:
         current = self.current_revision()
-        if current == head_revision():
+        if current == SCHEMA_REVISION:
             return
         if auto_upgrade:
             self.upgrade()
             return
         raise StorageUnavailable(
             f"the registry database {redact(self.url)} is at schema "
-            f"{current or 'none'}, this Modelyard needs {head_revision()}",
+            f"{current or 'none'}, this Modelyard needs {SCHEMA_REVISION}",
             hint="run 'modelyard db upgrade' with the same --registry",
         )
 

@@ -1,0 +1,44 @@
+"""Schema management: migrations, the revision check, unreachable databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from modelyard.cli.main import app
+from modelyard.errors import InvalidInput, StorageUnavailable
+from modelyard.storage.database import SCHEMA_REVISION, Database, head_revision
+
+
+def test_schema_revision_constant_matches_the_migration_scripts() -> None:
+    assert SCHEMA_REVISION == head_revision()
+
+
+def test_sqlite_is_migrated_automatically(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'nested' / 'r.db'}")
+    assert db.current_revision() == SCHEMA_REVISION
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_needs_an_explicit_upgrade(pg_databases: object, tmp_path: Path) -> None:
+    url = pg_databases.empty()  # type: ignore[attr-defined]
+    with pytest.raises(StorageUnavailable, match="modelyard db upgrade"):
+        Database(url)
+    result = CliRunner().invoke(app, ["--registry", url, "--home", str(tmp_path), "db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert SCHEMA_REVISION in result.stdout
+    db = Database(url)
+    assert db.current_revision() == SCHEMA_REVISION
+    db.dispose()
+
+
+def test_unreachable_and_malformed_urls_are_clear_errors() -> None:
+    with pytest.raises(StorageUnavailable, match="cannot connect"):
+        Database("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(InvalidInput, match="unsupported registry database"):
+        Database("mysql://localhost/x")
+    with pytest.raises(InvalidInput, match="invalid registry URL"):
+        Database("not a url")
