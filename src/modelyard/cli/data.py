@@ -1,0 +1,359 @@
+"""``modelyard data …``: git-native data versioning (thin: parse, call, print)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from modelyard import data
+from modelyard.cli.context import registry
+from modelyard.cli.output import console, err_console, print_json, transfer_progress, tree_size
+from modelyard.domain.datasets import DatasetVersion
+from modelyard.domain.names import parse_pairs
+from modelyard.services.data.progress import Meter
+
+app = typer.Typer(help="Version data with git: pointer files in git, content in a cache and "
+                       "remotes (S3, folders, any fsspec URL).", no_args_is_help=True)
+remote_app = typer.Typer(help="Remotes: where push and pull move data.", no_args_is_help=True)
+app.add_typer(remote_app, name="remote")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+PathsArg = Annotated[list[Path] | None, typer.Argument(
+    help="Tracked files or folders (or their .yard pointers); all when omitted.")]
+RemoteOpt = Annotated[str | None, typer.Option(
+    "--remote", "-r", help="Remote name [default: the default remote].")]
+JobsOpt = Annotated[int | None, typer.Option(
+    "--jobs", "-j", min=1, help="Parallel transfers [default: 4 per core, at most 32].")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", "-f", help="Overwrite local changes that are not in the cache.")]
+
+
+class _RichMeter:
+    """Files and bytes on one Rich bar per phase (thread-safe; silent without a terminal)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+        self._files = 0
+        self._total: int | None = None
+        self._lock = threading.Lock()
+
+    def start(self, description: str, files: int | None, total_bytes: int | None) -> None:
+        with self._lock:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._files, self._total = 0, files
+            self._task = self._progress.add_task(description, total=total_bytes,
+                                                 files=self._label())
+
+    def advance(self, nbytes: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, nbytes)
+
+    def file_done(self) -> None:
+        with self._lock:
+            self._files += 1
+            if self._task is not None:
+                self._progress.update(self._task, files=self._label())
+
+    def _label(self) -> str:
+        return f"{self._files}/{self._total} files" if self._total is not None else ""
+
+
+@contextmanager
+def _meter() -> Iterator[Meter]:
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[files]}"),
+        DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=err_console,
+        transient=True, disable=not err_console.is_terminal,
+    )
+    with progress:
+        yield _RichMeter(progress)
+
+
+def _paths(paths: list[Path] | None) -> list[Path]:
+    return list(paths or [])
+
+
+@app.command("init")
+def init() -> None:
+    """Create .modelyard/ (config committed; cache and state ignored) at the git root."""
+    root = data.init()
+    console.print(f"initialised Modelyard data in {root}/.modelyard "
+                  "(commit .modelyard/config and .modelyard/.gitignore)")
+
+
+@app.command("add")
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to track.")],
+    json: JsonOpt = False,
+) -> None:
+    """Track files or folders: cache the content, write PATH.yard, git-ignore PATH."""
+    with _meter() as meter:
+        added = data.add(*paths, meter=meter)
+    if json:
+        print_json([a.to_dict() for a in added])
+        return
+    for a in added:
+        verb = "added" if a.changed else "unchanged"
+        console.print(f"{verb} {a.tracked.data_path} ({a.tracked.pointer.file_count} files, "
+                      f"{a.tracked.pointer.size:,} bytes) → git add {a.tracked.pointer_path}")
+
+
+@app.command("status")
+def status(
+    paths: PathsArg = None,
+    remote: RemoteOpt = None,
+    cloud: Annotated[bool, typer.Option(
+        "--cloud", "-c", help="Ask the remote what it holds instead of the local record.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Show modified, missing, not-in-cache and not-pushed data."""
+    report = data.status(*_paths(paths), remote=remote, cloud=cloud)
+    if json:
+        print_json(report.to_dict())
+        return
+    if report.clean:
+        console.print(f"{report.tracked} tracked item(s); everything is up to date")
+        return
+    for label, items in (("modified", report.modified), ("missing", report.missing),
+                         ("not in cache", report.not_in_cache),
+                         (f"not pushed to {report.remote}", report.not_pushed)):
+        for item in items:
+            console.print(f"[yellow]{label}:[/] {item}", highlight=False)
+
+
+@remote_app.command("add")
+def remote_add(
+    name: Annotated[str, typer.Argument(help="A short name, e.g. origin.")],
+    url: Annotated[str, typer.Argument(
+        help="A folder (relative to the repository root), file://…, s3://bucket/prefix, "
+             "or any fsspec URL.")],
+    default: Annotated[bool, typer.Option(
+        "--default", "-d", help="Use it when no --remote is given.")] = False,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", help="fsspec option KEY=VALUE, e.g. endpoint_url=http://…; "
+                               "repeatable. Keep secrets in the environment.")] = None,
+) -> None:
+    """Add a remote to .modelyard/config."""
+    remote = data.remote_add(name, url, default=default,
+                             options=parse_pairs(option or [], "option", scalars=False))
+    console.print(f"added remote {remote.name} → {remote.url}")
+
+
+@remote_app.command("list")
+def remote_list(json: JsonOpt = False) -> None:
+    """List remotes (the default one is marked)."""
+    found = data.remote_list()
+    if json:
+        print_json(found)
+        return
+    table = Table()
+    for column in ("name", "url", "default", "options"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(r["name"], r["url"], "yes" if r["default"] else "",
+                      ", ".join(f"{k}={v}" for k, v in r["options"].items()))
+    console.print(table)
+
+
+@remote_app.command("remove")
+def remote_remove(name: Annotated[str, typer.Argument(help="The remote to remove.")]) -> None:
+    """Remove a remote from .modelyard/config (its data is left alone)."""
+    data.remote_remove(name)
+    console.print(f"removed remote {name}")
+
+
+def _print_transfer(verb: str, report: Any, json: bool) -> None:
+    if json:
+        print_json(report.to_dict())
+    else:
+        console.print(f"{verb} {report.transferred} object(s), {report.bytes:,} bytes "
+                      f"({report.already_present} already there) — remote {report.remote}")
+
+
+@app.command("push")
+def push(paths: PathsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None,
+         json: JsonOpt = False) -> None:
+    """Upload cached data the remote does not have yet."""
+    with _meter() as meter:
+        report = data.push(*_paths(paths), remote=remote, jobs=jobs, meter=meter)
+    _print_transfer("pushed", report, json)
+
+
+@app.command("fetch")
+def fetch(paths: PathsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None,
+          json: JsonOpt = False) -> None:
+    """Download into the cache what the pointer files need (the working tree is untouched)."""
+    with _meter() as meter:
+        report = data.fetch(*_paths(paths), remote=remote, jobs=jobs, meter=meter)
+    _print_transfer("fetched", report, json)
+
+
+@app.command("pull")
+def pull(paths: PathsArg = None, remote: RemoteOpt = None, jobs: JobsOpt = None,
+         force: ForceOpt = False, json: JsonOpt = False) -> None:
+    """Fetch, then check out: the working tree gets the data its pointer files name."""
+    with _meter() as meter:
+        fetched, checked = data.pull(*_paths(paths), remote=remote, jobs=jobs, force=force,
+                                     meter=meter)
+    if json:
+        print_json({"fetch": fetched.to_dict(), "checkout": checked.to_dict()})
+        return
+    _print_transfer("fetched", fetched, False)
+    _print_checkout(checked)
+
+
+def _print_checkout(report: data.CheckoutReport) -> None:
+    for path in report.restored:
+        console.print(f"restored {path}")
+    console.print(f"{report.files_written} file(s) written, {report.files_removed} removed, "
+                  f"{len(report.unchanged)} item(s) already up to date")
+
+
+@app.command("checkout")
+def checkout(paths: PathsArg = None, force: ForceOpt = False, jobs: JobsOpt = None,
+             json: JsonOpt = False) -> None:
+    """Make the working tree match the pointer files (e.g. after git checkout)."""
+    with _meter() as meter:
+        report = data.checkout(*_paths(paths), force=force, jobs=jobs, meter=meter)
+    if json:
+        print_json(report.to_dict())
+    else:
+        _print_checkout(report)
+
+
+@app.command("diff")
+def diff(
+    old: Annotated[str, typer.Argument(help="Old git revision.")] = "HEAD",
+    new: Annotated[str | None, typer.Argument(
+        help="New git revision [default: the working tree].")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Data files added, removed and modified between two git revisions."""
+    report = data.diff(old, new)
+    if json:
+        print_json(report.to_dict())
+        return
+    for label, items in (("added", report.added), ("removed", report.removed),
+                         ("modified", report.modified)):
+        for item in items:
+            console.print(f"{label}: {item}", highlight=False)
+    if not (report.added or report.removed or report.modified):
+        console.print(f"no data changes between {report.old} and {report.new}")
+
+
+@app.command("gc")
+def gc(
+    all_commits: Annotated[bool, typer.Option(
+        "--all-commits", "-a", help="Also keep data of every commit of every branch and tag.")
+    ] = False,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", help="Clean this remote instead of the local cache.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", "-n", help="Only list what would be deleted.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Delete objects no pointer references (the working tree's, or all commits')."""
+    report = data.gc(all_commits=all_commits, remote=remote, dry_run=dry_run)
+    if json:
+        print_json(report.to_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    console.print(f"{verb} {len(report.removed)} object(s) from {report.store}; "
+                  f"{report.kept} referenced object(s) kept")
+
+
+@app.command("unprotect")
+def unprotect(paths: Annotated[list[Path], typer.Argument(
+        help="Checked-out files or folders to make writable.")]) -> None:
+    """Replace read-only links into the cache by writable copies, so editing is safe."""
+    changed = data.unprotect(*paths)
+    console.print(f"{len(changed)} file(s) made writable")
+
+
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name (created if missing).")],
+    path: Annotated[Path, typer.Argument(help="A file, a folder or a .yard pointer file.")],
+    description: Annotated[str, typer.Option(help="What this version contains.")] = "",
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Store data in the registry as the next numbered version: datasets:/NAME/N."""
+    total = tree_size(path) if path.exists() and path.suffix != ".yard" else None
+    with transfer_progress(f"storing {path.name}", total) as advance:
+        found = registry(ctx).register_dataset(
+            name, path, description=description,
+            tags=parse_pairs(tag or [], "tag", scalars=False), progress=advance)
+    if json:
+        print_json(found.to_dict())
+    else:
+        console.print(f"registered {found.uri} ({found.digest})")
+
+
+@app.command("get")
+def get(
+    ctx: typer.Context,
+    uri: Annotated[str, typer.Argument(help="datasets:/NAME/VERSION (or datasets:/NAME).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Destination folder.")],
+) -> None:
+    """Download a registered dataset version, every byte verified (no git needed)."""
+    reg = registry(ctx)
+    found = reg.get_dataset(uri)
+    with transfer_progress(f"downloading {found.uri}", found.size) as advance:
+        path = reg.download_dataset(found.uri, output, progress=advance)
+    console.print(f"downloaded {found.uri} to {path}")
+
+
+@app.command("list")
+def list_datasets(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this dataset's versions.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List registered dataset versions."""
+    found = registry(ctx).list_datasets(name)
+    if json:
+        print_json([d.to_dict() for d in found])
+    else:
+        console.print(_datasets_table(found))
+
+
+@app.command("show")
+def show(ctx: typer.Context, uri: Annotated[str, typer.Argument(
+        help="datasets:/NAME/VERSION (or datasets:/NAME for the latest).")],
+         json: JsonOpt = False) -> None:
+    """Show one registered dataset version."""
+    found = registry(ctx).get_dataset(uri)
+    if json:
+        print_json(found.to_dict())
+    else:
+        console.print(_datasets_table([found]))
+
+
+def _datasets_table(items: list[DatasetVersion]) -> Table:
+    table = Table()
+    for column in ("uri", "kind", "files", "size", "created", "digest", "description"):
+        table.add_column(column, overflow="fold")
+    for d in items:
+        table.add_row(d.uri, d.kind, str(d.file_count), f"{d.size:,}",
+                      f"{d.created_at:%Y-%m-%d %H:%M:%S} {d.created_by}", d.digest[7:19],
+                      d.description)
+    return table

@@ -1,0 +1,1 @@
+"""Data versioning in a git working tree: one operation per module, over one ``Workspace``."""

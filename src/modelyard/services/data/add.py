@@ -1,0 +1,116 @@
+"""``data add``: store a file or folder in the cache, write ``PATH.yard``, git-ignore ``PATH``.
+
+A no-op re-add costs a directory scan plus a few batched state-cache queries: unchanged
+files are never re-hashed and objects already cached are never copied again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.domain import pointer as pointers
+from modelyard.domain.pointer import Pointer
+from modelyard.errors import InvalidInput
+from modelyard.services.data.progress import NULL_METER, Meter
+from modelyard.services.data.scan import describe, folder_fingerprint
+from modelyard.services.data.workspace import Tracked, Workspace, write_atomic
+
+
+@dataclass(frozen=True)
+class Added:
+    tracked: Tracked
+    changed: bool
+    """False when the pointer already recorded this content."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.tracked.data_path, "pointer": self.tracked.pointer_path,
+                "changed": self.changed, **self.tracked.pointer.to_dict()}
+
+
+def add(ws: Workspace, paths: Sequence[str | os.PathLike[str]], *, meter: Meter = NULL_METER,
+        workers: int | None = None) -> list[Added]:
+    """Track each path (file or folder); re-adding unchanged data changes nothing."""
+    if not paths:
+        raise InvalidInput("nothing to add: give one or more files or folders")
+    rels = [_checked(ws, p) for p in paths]
+    return [_add_one(ws, rel, meter, workers) for rel in rels]
+
+
+def _checked(ws: Workspace, path: str | os.PathLike[str]) -> str:
+    rel = ws.relpath(path)
+    if pointers.is_pointer_path(rel):
+        rel = pointers.data_path(rel)
+    full = ws.abspath(rel)
+    if not os.path.exists(full):
+        raise InvalidInput(f"{rel} does not exist", path=rel)
+    if os.path.islink(full) and not _inside(os.path.realpath(full), ws.link_roots):
+        raise InvalidInput(f"{rel} is a symlink; add the folder or file it points to", path=rel)
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        owner = "/".join(parts[:i])
+        if os.path.isfile(ws.abspath(owner + pointers.SUFFIX)):
+            raise InvalidInput(f"{rel} is inside {owner}, which is already tracked",
+                               hint=f"run 'modelyard data add {owner}' to update it", path=rel)
+    return rel
+
+
+def _add_one(ws: Workspace, rel: str, meter: Meter, workers: int | None) -> Added:
+    full = ws.abspath(rel)
+    unchanged = _unchanged(ws, rel)
+    if unchanged is not None:
+        _ignore_in_git(ws, rel)
+        return Added(unchanged, False)
+    meter.start(f"adding {rel}", None, None)
+    print_ = folder_fingerprint(full, ws.link_roots) if os.path.isdir(full) else None
+    stored = ws.cache.put_tree(full, progress=meter.advance, workers=workers, cache=ws.state,
+                               link_roots=ws.link_roots)
+    pointer = Pointer(stored.digest, stored.kind, stored.size, stored.file_count)
+    if print_ is not None:
+        ws.dirs.put(full, print_, pointer)
+    pointer_path = rel + pointers.SUFFIX
+    text = pointers.render(pointer)
+    full_pointer = ws.abspath(pointer_path)
+    try:
+        with open(full_pointer, encoding="utf-8") as f:
+            changed = f.read() != text
+    except FileNotFoundError:
+        changed = True
+    if changed:
+        write_atomic(full_pointer, text)
+    _ignore_in_git(ws, rel)
+    return Added(Tracked(pointer_path, rel, pointer), changed)
+
+
+def _unchanged(ws: Workspace, rel: str) -> Tracked | None:
+    """The existing pointer, if the data still matches it and its content is cached
+    (a cached manifest implies its files are: they are always stored first)."""
+    if not os.path.isfile(ws.abspath(rel + pointers.SUFFIX)):
+        return None
+    tracked = ws.read_pointer(rel + pointers.SUFFIX)
+    current = describe(ws.abspath(rel), ws.state, ws.link_roots, ws.dirs)
+    if current == tracked.pointer and ws.cache.exists(current.digest):
+        return tracked
+    return None
+
+
+def _ignore_in_git(ws: Workspace, rel: str) -> None:
+    """Add ``/NAME`` to the ``.gitignore`` next to the data, once."""
+    parent, _, name = rel.rpartition("/")
+    ignore_file = os.path.join(ws.abspath(parent) if parent else ws.root, ".gitignore")
+    entry = "/" + name
+    try:
+        with open(ignore_file, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    if entry in text.splitlines():
+        return
+    separator = "" if not text or text.endswith("\n") else "\n"
+    write_atomic(ignore_file, f"{text}{separator}{entry}\n")
+
+
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)

@@ -1,0 +1,67 @@
+"""``data status``: what differs between the working tree, the cache and the remote.
+
+No network by default: "not pushed" comes from the local record of what push and fetch
+saw on the default remote (``cloud=True`` asks the remote itself). Hashing goes through
+the state cache and folder fingerprints, so an unchanged tree costs one scan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.services.data.remotes import get_remote, open_remote
+from modelyard.services.data.scan import describe
+from modelyard.services.data.workspace import Workspace
+
+
+@dataclass
+class StatusReport:
+    tracked: int = 0
+    modified: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    not_in_cache: list[str] = field(default_factory=list)
+    not_pushed: list[str] = field(default_factory=list)
+    remote: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not (self.modified or self.missing or self.not_in_cache or self.not_pushed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tracked": self.tracked, "modified": self.modified, "missing": self.missing,
+                "not_in_cache": self.not_in_cache, "not_pushed": self.not_pushed,
+                "remote": self.remote, "clean": self.clean}
+
+
+def status(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
+           remote: str | None = None, cloud: bool = False) -> StatusReport:
+    """Classify every selected pointer (all by default).
+
+    A folder counts as cached (or pushed) when its manifest is: manifests are written
+    after all of their files, by add, fetch and push alike, and gc keeps the files of
+    every manifest it keeps.
+    """
+    tracked = ws.tracked(paths)
+    report = StatusReport(tracked=len(tracked))
+    for item in tracked:
+        full = ws.abspath(item.data_path)
+        if not os.path.lexists(full):
+            report.missing.append(item.data_path)
+        elif describe(full, ws.state, ws.link_roots, ws.dirs).digest != item.pointer.digest:
+            report.modified.append(item.data_path)
+    cached = ws.cache.exists_many(t.pointer.digest for t in tracked)
+    report.not_in_cache = [t.data_path for t in tracked if t.pointer.digest not in cached]
+    if remote is not None or ws.config.default_remote is not None:
+        chosen = get_remote(ws, remote)
+        report.remote = chosen.name
+        store = open_remote(ws, chosen)
+        known = ws.remote_index.known(store.url)
+        if cloud:
+            found = store.exists_many({t.pointer.digest for t in tracked} - known)
+            ws.remote_index.add(store.url, found)
+            known |= found
+        report.not_pushed = [t.data_path for t in tracked if t.pointer.digest not in known]
+    return report

@@ -1,0 +1,154 @@
+"""``data push``, ``fetch`` and ``pull``: move objects between the cache and a remote.
+
+The remote is asked which objects it already has in batches (``exists_many``: one
+request per object, or one listing per 2-hex prefix when many share it; never a whole
+bucket), then the missing ones move in parallel. A folder's files go before its
+manifest, so a store that has a manifest has all of its files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.errors import NotFound
+from modelyard.services.data.checkout import CheckoutReport, checkout
+from modelyard.services.data.parallel import default_jobs, run_parallel
+from modelyard.services.data.progress import NULL_METER, Meter
+from modelyard.services.data.remotes import get_remote, open_remote
+from modelyard.services.data.workspace import Tracked, Workspace
+from modelyard.storage.objects import ObjectStore
+
+_LIST_LOCAL_OVER = 2_000
+
+
+@dataclass
+class Objects:
+    """The objects some pointers need: files (digest → size), then folder manifests."""
+
+    files: dict[str, int] = field(default_factory=dict)
+    manifests: list[str] = field(default_factory=list)
+
+    def all(self) -> list[str]:
+        return [*self.files, *self.manifests]
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    remote: str
+    transferred: int
+    bytes: int
+    already_present: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remote": self.remote, "transferred": self.transferred, "bytes": self.bytes,
+                "already_present": self.already_present}
+
+
+def object_digests(cache: ObjectStore, tracked: Iterable[Tracked],
+                   source: ObjectStore | None = None) -> Objects:
+    """Every object ``tracked`` needs. Folder manifests are read from the cache, or from
+    ``source`` (a remote) when the cache lacks them; the cache only gets a manifest
+    after all of its files."""
+    found = Objects()
+    for item in tracked:
+        p = item.pointer
+        if p.kind == "file":
+            found.files[p.digest] = p.size
+            continue
+        if source is not None and not cache.exists(p.digest):
+            manifest = source.get_manifest(p.digest)  # NotFound names the remote
+        else:
+            try:
+                manifest = cache.get_manifest(p.digest)
+            except NotFound:
+                raise NotFound(f"the content of {item.data_path} is not in the cache",
+                               hint="run 'modelyard data fetch' (or 'data add' if you made "
+                                    "it here)", path=item.data_path) from None
+        for entry in manifest.entries:
+            found.files[entry.digest] = entry.size
+        found.manifests.append(p.digest)
+    return found
+
+
+def present(store: ObjectStore, digests: Sequence[str], jobs: int | None = None) -> set[str]:
+    """The digests ``store`` holds. For many objects in a local store, one listing of its
+    256 prefix folders beats a ``stat`` per object."""
+    if store.is_local and len(digests) > _LIST_LOCAL_OVER:
+        return set(digests) & set(store.iter_digests())
+    return store.exists_many(digests, workers=jobs)
+
+
+def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
+                 jobs: int | None = None, meter: Meter = NULL_METER,
+                 description: str = "copying") -> tuple[list[str], set[str]]:
+    """Copy what ``dst`` lacks; returns (copied digests, digests already in ``dst``).
+
+    One side must be local. Every copy is verified while it streams (a corrupted source
+    object raises IntegrityError) and appears at the destination only when complete.
+    """
+    jobs = jobs or default_jobs()
+    in_dst = present(dst, objects.all(), jobs)
+    files = [d for d in objects.files if d not in in_dst]
+    manifests = [d for d in objects.manifests if d not in in_dst]
+    if src.is_local:
+        absent = set(files + manifests) - present(src, files + manifests)
+        if absent:
+            raise NotFound(f"{len(absent)} object(s) to copy are missing from {src.url}, "
+                           f"e.g. {min(absent)}",
+                           hint="run 'modelyard data status' to see which data they belong to")
+    meter.start(description, len(files) + len(manifests), sum(objects.files[d] for d in files))
+
+    def copy(digest: str) -> None:
+        if src.is_local:
+            dst.put_file(src.local_path(digest), digest, progress=meter.advance)
+        else:
+            target = dst.local_path(digest)
+            src.get_file(digest, target, progress=meter.advance)
+            os.chmod(target, 0o444)  # cache objects are immutable
+        meter.file_done()
+
+    run_parallel(copy, files, jobs)
+    run_parallel(copy, manifests, jobs)
+    return files + manifests, in_dst
+
+
+def push(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
+         remote: str | None = None, jobs: int | None = None,
+         meter: Meter = NULL_METER) -> TransferReport:
+    """Upload the cached objects of the selected pointers (all by default) to a remote."""
+    chosen = get_remote(ws, remote)
+    store = open_remote(ws, chosen)
+    objects = object_digests(ws.cache, ws.tracked(paths))
+    copied, already = copy_objects(ws.cache, store, objects, jobs=jobs, meter=meter,
+                                   description=f"pushing to {chosen.name}")
+    ws.remote_index.add(store.url, [*copied, *already])
+    return _report(chosen.name, objects, copied, already)
+
+
+def fetch(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
+          remote: str | None = None, jobs: int | None = None,
+          meter: Meter = NULL_METER) -> TransferReport:
+    """Download into the cache what the selected pointers need and the cache lacks."""
+    chosen = get_remote(ws, remote)
+    store = open_remote(ws, chosen)
+    objects = object_digests(ws.cache, ws.tracked(paths), source=store)
+    copied, already = copy_objects(store, ws.cache, objects, jobs=jobs, meter=meter,
+                                   description=f"fetching from {chosen.name}")
+    ws.remote_index.add(store.url, copied)
+    return _report(chosen.name, objects, copied, already)
+
+
+def pull(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
+         remote: str | None = None, jobs: int | None = None, force: bool = False,
+         meter: Meter = NULL_METER) -> tuple[TransferReport, CheckoutReport]:
+    """``fetch`` then ``checkout``."""
+    fetched = fetch(ws, paths, remote=remote, jobs=jobs, meter=meter)
+    return fetched, checkout(ws, paths, force=force, jobs=jobs, meter=meter)
+
+
+def _report(name: str, objects: Objects, copied: list[str], present: set[str]) -> TransferReport:
+    size = sum(objects.files.get(d, 0) for d in copied)
+    return TransferReport(name, len(copied), size, len(present))

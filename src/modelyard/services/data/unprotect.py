@@ -1,0 +1,39 @@
+"""``data unprotect``: turn checked-out links into private, writable copies before editing.
+
+Hardlinks and symlinks share their bytes with the cache, which is why checkout leaves
+them read-only; editing one in place would corrupt the cache. Unprotecting copies the
+bytes out, so the cache is untouched whatever happens to the file afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from modelyard.errors import InvalidInput
+from modelyard.services.data.links import is_protected, make_writable_copy
+from modelyard.services.data.workspace import Workspace
+
+
+def unprotect(ws: Workspace, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Make every linked file under ``paths`` a writable copy; returns the files changed."""
+    if not paths:
+        raise InvalidInput("nothing to unprotect: give one or more tracked files or folders")
+    changed: list[str] = []
+    for path in paths:
+        rel = ws.relpath(path)
+        full = ws.abspath(rel)
+        if not os.path.lexists(full):
+            raise InvalidInput(f"{rel} does not exist", hint="run 'modelyard data checkout'",
+                               path=rel)
+        for file in _files(full):
+            if is_protected(file):
+                make_writable_copy(file)
+                changed.append(ws.relpath(file))
+    return changed
+
+
+def _files(full: str) -> list[str]:
+    if not os.path.isdir(full) or os.path.islink(full):
+        return [full]
+    return [os.path.join(d, name) for d, _dirs, names in os.walk(full) for name in names]
