@@ -1,0 +1,290 @@
+"""Experiment tracking: experiments, runs, and what a run logs while it runs.
+
+Runs live in the metadata database next to models, their artifacts in the same
+content-addressed store. A run is open for logging while ``running``; once finished or
+failed its params, metrics, inputs and artifacts are a fixed record (tags stay editable).
+Every change is an audit event in the same transaction, like everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from modelyard.domain import expressions
+from modelyard.domain.names import NAME_RE, check_metrics, check_params, check_tags
+from modelyard.domain.runs import (
+    RUN_MAP_ROOTS,
+    RUN_ROOTS,
+    Experiment,
+    MetricPoint,
+    Run,
+    RunArtifact,
+    RunStatus,
+    check_run_id,
+    parse_run_uri,
+)
+from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition, NotFound
+from modelyard.services import audit
+from modelyard.services.base import ServiceBase
+from modelyard.storage import tracking_repository as repo
+from modelyard.storage.manifest import check_path
+
+Progress = Callable[[int], None]
+
+
+class TrackingService(ServiceBase):
+    if TYPE_CHECKING:  # provided by DatasetService, another base of Registry
+        def resolve_dataset_input(self, ref: str) -> dict[str, Any]: ...
+
+    # -- experiments --------------------------------------------------------------------
+    def create_experiment(
+        self, name: str, *, description: str = "", tags: dict[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> Experiment:
+        who = self._actor(actor)
+        with self.db.transaction() as conn:
+            if not self._ensure_experiment(conn, name, description, check_tags(tags or {}),
+                                           who):
+                raise _experiment_exists(name)
+        return self.get_experiment(name)
+
+    def get_experiment(self, name: str) -> Experiment:
+        found = [e for e in self.list_experiments() if e.name == name]
+        if not found:
+            raise NotFound(f"experiment {name!r} not found",
+                           hint="see 'modelyard experiments list'", name=name)
+        return found[0]
+
+    def list_experiments(self) -> list[Experiment]:
+        with self.db.read() as conn:
+            rows = repo.list_experiments(conn)
+        return [Experiment(name=r.name, description=r.description or "", tags=dict(r.tags or {}),
+                           created_by=r.created_by, created_at=r.created_at,
+                           run_count=int(r.run_count)) for r in rows]
+
+    def _ensure_experiment(
+        self, conn: Connection, name: str, description: str, tags: dict[str, str], who: str
+    ) -> bool:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise InvalidInput(f"invalid experiment name {name!r}: use 1-128 letters, digits, "
+                               "'.', '_' or '-', starting with a letter or digit")
+        now = self.clock()
+        created = repo.insert_experiment_if_missing(conn, name=name, description=description,
+                                                    tags=tags, actor=who, at=now)
+        if created:
+            audit.record(conn, at=now, actor=who, action="experiment.create",
+                         after={"experiment": name, "description": description, "tags": tags})
+        return created
+
+    # -- runs ---------------------------------------------------------------------------
+    def create_run(
+        self, experiment: str = "default", *, name: str | None = None,
+        tags: dict[str, Any] | None = None, git: dict[str, Any] | None = None,
+        environment: dict[str, Any] | None = None, actor: str | None = None,
+    ) -> Run:
+        """Open a ``running`` run in ``experiment`` (created if missing).
+
+        ``git`` and ``environment`` are captured by the caller (``modelyard.start_run``
+        does it), since only the caller's process knows its working tree and packages.
+        """
+        who, now = self._actor(actor), self.clock()
+        run_id = uuid.uuid4().hex
+        run_name = name or f"run-{run_id[:8]}"
+        clean_tags = check_tags(tags or {})
+        with self.db.transaction() as conn:
+            self._ensure_experiment(conn, experiment, "", {}, who)
+            found = repo.find_experiment(conn, experiment)
+            assert found is not None
+            repo.insert_run(conn, id=run_id, experiment_id=found.id, name=run_name,
+                            status=RunStatus.RUNNING.value, created_by=who, start_time=now,
+                            git=git, environment=environment or {})
+            if clean_tags:
+                repo.upsert_tags(conn, run_id, clean_tags)
+            audit.record(conn, at=now, actor=who, action="run.start",
+                         after={"run_id": run_id, "experiment": experiment, "name": run_name,
+                                "git_commit": (git or {}).get("commit"), "tags": clean_tags})
+        return self.get_run(run_id)
+
+    def end_run(self, run_id: str, status: str = "finished", *, actor: str | None = None) -> Run:
+        """Close a run as ``finished`` or ``failed``; ending an ended run is refused."""
+        if status not in (RunStatus.FINISHED, RunStatus.FAILED):
+            raise InvalidInput(f"invalid run status {status!r}: expected finished or failed")
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            self._running(conn, run_id)
+            repo.update_run(conn, run_id, status=status, end_time=now)
+            audit.record(conn, at=now, actor=who, action="run.end",
+                         before={"run_id": run_id, "status": RunStatus.RUNNING.value},
+                         after={"run_id": run_id, "status": status})
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        with self.db.read() as conn:
+            return load_runs(conn, [self._run_row(conn, run_id)])[0]
+
+    def list_runs(self, experiment: str | None = None, filter: str | None = None) -> list[Run]:
+        """Runs, newest first, optionally of one experiment and matching the filter language.
+
+        Fields: ``run_id``, ``name``, ``experiment``, ``status``, ``created_by``,
+        ``start_time``, ``end_time``, ``git_commit``, ``datasets``, ``params.K``,
+        ``metrics.K`` (latest value), ``tags.K``.
+        """
+        expr = expressions.parse(filter, RUN_ROOTS, RUN_MAP_ROOTS) if filter else None
+        pinned = expressions.equality_constraints(expr) if expr else {}
+        if experiment is None and isinstance(pinned.get("experiment"), str):
+            experiment = pinned["experiment"]
+        status = pinned.get("status") if isinstance(pinned.get("status"), str) else None
+        with self.db.read() as conn:
+            found = load_runs(conn, repo.list_runs(conn, experiment=experiment, status=status))
+        if expr is None:
+            return found
+        return [r for r in found if expressions.evaluate(expr, r.filter_context()).passed]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        with self.db.read() as conn:
+            self._run_row(conn, run_id)
+            rows = repo.metric_history(conn, run_id, key)
+        return [MetricPoint(key=r.key, value=float(r.value), step=int(r.step),
+                            timestamp=r.timestamp) for r in rows]
+
+    # -- logging ------------------------------------------------------------------------
+    def log_params(self, run_id: str, params: dict[str, Any], *,
+                   actor: str | None = None) -> None:
+        """Params are set once: logging a different value for a logged key is refused."""
+        clean = check_params(params)
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            self._running(conn, run_id)
+            logged = repo.params_of(conn, run_id)
+            for key, value in clean.items():
+                if key in logged and logged[key] != value:
+                    raise InvalidInput(
+                        f"param {key!r} of run {run_id} is already {logged[key]!r}; params "
+                        "are set once per run", hint="log a metric or a tag for changing values",
+                    )
+            new = {k: v for k, v in clean.items() if k not in logged}
+            if new:
+                repo.insert_params(conn, run_id, new)
+                audit.record(conn, at=now, actor=who, action="run.params",
+                             after={"run_id": run_id, "params": new})
+
+    def log_metrics(self, run_id: str, metrics: dict[str, Any], *, step: int | None = None,
+                    actor: str | None = None) -> None:
+        """Append one point per metric; without ``step``, each key's next step (0, 1, …)."""
+        clean = check_metrics(metrics)
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)
+                                 or step < 0):
+            raise InvalidInput(f"invalid step {step!r}: expected an integer >= 0")
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            self._running(conn, run_id)
+            steps = (repo.next_steps(conn, run_id, clean) if step is None
+                     else dict.fromkeys(clean, step))
+            repo.insert_metrics(conn, [
+                {"run_id": run_id, "key": k, "value": v, "step": steps[k], "timestamp": now}
+                for k, v in clean.items()
+            ])
+            audit.record(conn, at=now, actor=who, action="run.metrics",
+                         after={"run_id": run_id, "metrics": clean, "steps": steps})
+
+    def set_run_tags(self, run_id: str, tags: dict[str, Any], *,
+                     actor: str | None = None) -> None:
+        clean = check_tags(tags)
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            self._run_row(conn, run_id)
+            repo.upsert_tags(conn, run_id, clean)
+            audit.record(conn, at=now, actor=who, action="run.tags",
+                         after={"run_id": run_id, "tags": clean})
+
+    def log_run_input(self, run_id: str, ref: str | os.PathLike[str], *,
+                      actor: str | None = None) -> dict[str, Any]:
+        """Record a dataset the run read: a path, a ``.yard`` pointer or ``datasets:/N/V``."""
+        dataset = self.resolve_dataset_input(os.fspath(ref))
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            self._running(conn, run_id)
+            if repo.insert_input_if_missing(conn, run_id, dataset, now):
+                audit.record(conn, at=now, actor=who, action="run.input",
+                             after={"run_id": run_id, "dataset": dataset})
+        return dataset
+
+    def log_run_artifact(
+        self, run_id: str, path: str | os.PathLike[str], *, artifact_path: str | None = None,
+        flavor: str | None = None, actor: str | None = None, progress: Progress | None = None,
+    ) -> RunArtifact:
+        """Store a file or folder as ``runs:/<run_id>/<artifact_path>`` (default: its name)."""
+        source = Path(path)
+        if not source.exists():
+            raise InvalidInput(f"artifact path {str(path)!r} does not exist", path=str(path))
+        target = check_path(artifact_path or source.name)
+        with self.db.read() as conn:
+            self._running(conn, run_id)  # before storing: a closed run gets no new content
+        stored = self.store.put_tree(source, progress=progress)
+        artifact = RunArtifact(path=target, digest=stored.digest, kind=stored.kind,
+                               artifact_name=source.name if stored.kind == "file" else "",
+                               size=stored.size, file_count=stored.file_count, flavor=flavor)
+        who, now = self._actor(actor), self.clock()
+        with self.db.transaction() as conn:
+            self._running(conn, run_id)
+            before = repo.upsert_artifact(conn, run_id=run_id, created_at=now,
+                                          **artifact.to_dict())
+            audit.record(conn, at=now, actor=who, action="run.artifact",
+                         before={"run_id": run_id, "path": target, "digest": before.digest}
+                         if before else None,
+                         after={"run_id": run_id, "path": target, "digest": stored.digest})
+        return artifact
+
+    def run_artifact(self, uri: str) -> tuple[Run, RunArtifact]:
+        """The run and artifact named by ``runs:/<run_id>/<path>``."""
+        run_id, path = parse_run_uri(uri)
+        run = self.get_run(run_id)
+        for artifact in run.artifacts:
+            if artifact.path == path:
+                return run, artifact
+        raise NotFound(f"run {run_id} has no artifact {path!r}",
+                       hint=f"see 'modelyard runs show {run_id}'", run_id=run_id, path=path)
+
+    # -- lookups ------------------------------------------------------------------------
+    def _run_row(self, conn: Connection, run_id: str) -> repo.RunRow:
+        row = repo.find_run(conn, check_run_id(run_id))
+        if row is None:
+            raise NotFound(f"run {run_id} not found", hint="see 'modelyard runs list'",
+                           run_id=run_id)
+        return row
+
+    def _running(self, conn: Connection, run_id: str) -> repo.RunRow:
+        row = self._run_row(conn, run_id)
+        if row.status != RunStatus.RUNNING:
+            raise InvalidTransition(f"run {run_id} is {row.status}; only a running run "
+                                    "can be logged to or ended", run_id=run_id)
+        return row
+
+
+def load_runs(conn: Connection, rows: list[repo.RunRow]) -> list[Run]:
+    """Whole ``Run`` records for ``rows``, with a fixed number of queries for any count."""
+    ids = [r.id for r in rows]
+    params, metrics = repo.params_of_runs(conn, ids), repo.latest_metrics(conn, ids)
+    tags, inputs = repo.tags_of_runs(conn, ids), repo.inputs_of_runs(conn, ids)
+    artifacts = repo.artifacts_of_runs(conn, ids)
+    return [
+        Run(run_id=r.id, experiment=r.experiment, name=r.name, status=r.status,
+            created_by=r.created_by, start_time=r.start_time, end_time=r.end_time,
+            params=params.get(r.id, {}), metrics=metrics.get(r.id, {}), tags=tags.get(r.id, {}),
+            git=r.git, environment=dict(r.environment or {}), datasets=inputs.get(r.id, []),
+            artifacts=[RunArtifact(path=a.path, digest=a.digest, kind=a.kind,
+                                   artifact_name=a.artifact_name, size=int(a.size),
+                                   file_count=int(a.file_count), flavor=a.flavor)
+                       for a in artifacts.get(r.id, [])])
+        for r in rows
+    ]
+
+
+def _experiment_exists(name: str) -> AlreadyExists:
+    return AlreadyExists(f"experiment {name!r} already exists", name=name)
