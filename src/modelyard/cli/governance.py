@@ -1,0 +1,263 @@
+"""``modelyard policy …``, ``request``, ``requests …``, ``approve``, ``reject``, ``cancel``,
+``audit [verify]`` and ``dossier``: the governed road to production, and its record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelyard.cli.context import registry
+from modelyard.cli.lifecycle import _change, _parse_time
+from modelyard.cli.output import console, print_json
+from modelyard.domain.policy import GateResult, Policy, PromotionRequest, RequestStatus
+from modelyard.errors import IntegrityError, InvalidTransition
+
+policy_app = typer.Typer(help="Per-model approval policies (approvals, reviewers, gates).",
+                         no_args_is_help=True)
+requests_app = typer.Typer(help="Promotion requests and their decisions.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+RequestId = Annotated[int, typer.Argument(help="The request id printed by 'modelyard request'.")]
+STATUSES = ", ".join(s.value for s in RequestStatus)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _verdict(gate: GateResult) -> str:
+    return ("[green]pass[/] " if gate.passed else "[red]FAIL[/] ") + gate.describe()
+
+
+def _policy_table(policy: Policy) -> Table:
+    table = Table(show_header=False, title=f"policy of {policy.name}")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    origin = ("default (no policy set)" if policy.is_default
+              else f"{policy.created_at:%Y-%m-%d %H:%M:%S} by {policy.created_by}")
+    for key, value in (
+        ("policy version", f"{policy.policy_version}  {origin}"),
+        ("approvals", str(policy.approvals)),
+        ("reviewers", ", ".join(policy.reviewers) or "anyone but the requester and creator"),
+        ("gates", "\n".join(policy.gates) or "-"),
+        ("self-approval", _yes(policy.allow_self_approval)),
+        ("rollback needs approval", _yes(policy.rollback_needs_approval)),
+        ("comment", policy.comment or "-"),
+    ):
+        table.add_row(key, value)
+    return table
+
+
+def _request_details(request: PromotionRequest) -> Table:
+    table = Table(show_header=False, title=f"request #{request.id}: {request.name} "
+                                           f"version {request.version} → production")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    rows = [
+        ("status", request.status + (f" ({request.close_reason})" if request.close_reason else "")),
+        ("kind", request.kind), ("digest", request.digest),
+        ("policy version", str(request.policy_version)),
+        ("requested", f"{request.requested_at:%Y-%m-%d %H:%M:%S} by {request.requested_by}"
+                      + (f": {request.comment}" if request.comment else "")),
+        ("production then", str(request.production_version or "-")),
+    ]
+    rows += [("gate", _verdict(g)) for g in request.gates]
+    rows += [("decision", f"{d.decision} by {d.actor} at {d.at:%Y-%m-%d %H:%M:%S}"
+                          + (f": {d.comment}" if d.comment else "")) for d in request.decisions]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def _emit(item: Policy | PromotionRequest, json_output: bool, human: str | Table) -> None:
+    """``--json`` prints the API's ``to_dict()``; people get ``human``."""
+    if json_output:
+        print_json(item.to_dict())
+    else:
+        console.print(human)
+
+
+@policy_app.command("set")
+def policy_set(
+    ctx: typer.Context,
+    name: str,
+    approvals: Annotated[int, typer.Option(
+        help="Approvals production needs; 0 allows direct promotion (always audited).")] = 1,
+    reviewer: Annotated[list[str] | None, typer.Option(
+        help="A user who may decide, repeatable; none means anyone but the barred.")] = None,
+    gate: Annotated[list[str] | None, typer.Option(
+        help="An expression a candidate must pass, repeatable, "
+             "e.g. \"metrics.auc >= production.metrics.auc - 0.01\".")] = None,
+    allow_self_approval: Annotated[bool, typer.Option(
+        "--allow-self-approval", help="Let the requester and the version's creator approve.")
+    ] = False,
+    rollback_needs_approval: Annotated[bool, typer.Option(
+        "--rollback-needs-approval", help="Make rollback go through a request too.")] = False,
+    comment: Annotated[str, typer.Option(help="Why the policy changes; kept in the audit log.")
+    ] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Set a new policy version for NAME (replaces all rules; unset options take defaults)."""
+    policy = registry(ctx).set_policy(
+        name, approvals=approvals, reviewers=reviewer or [], gates=gate or [],
+        allow_self_approval=allow_self_approval, rollback_needs_approval=rollback_needs_approval,
+        comment=comment)
+    _emit(policy, json, f"policy version {policy.policy_version} of {name} is in force")
+
+
+@policy_app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    name: str,
+    policy_version: Annotated[int | None, typer.Option(
+        "--policy-version", help="A past policy version [default: the current one].")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show the policy of NAME (the default one if none was set)."""
+    policy = registry(ctx).get_policy(name, policy_version)
+    _emit(policy, json, _policy_table(policy))
+
+
+def request(
+    ctx: typer.Context,
+    name: str,
+    version: int,
+    comment: Annotated[str, typer.Option(help="Why this version should go to production.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Request production for VERSION: evaluates the gates now (exit 1 if any fails)."""
+    made = registry(ctx).request_promotion(name, version, comment=comment)
+    lines = [f"request #{made.id}: {name} version {made.version} → production ({made.status})"]
+    lines += [_verdict(g) for g in made.gates]
+    _emit(made, json, "\n".join(lines))
+    if made.status == RequestStatus.REJECTED:
+        raise InvalidTransition(f"request #{made.id} was rejected: {made.close_reason}",
+                                hint="fix the version or the policy, then request again")
+
+
+@requests_app.command("list")
+def requests_list(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this model's requests.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"Only requests in this status: {STATUSES}.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List promotion requests, oldest first."""
+    found = registry(ctx).list_requests(name, status=status)
+    if json:
+        print_json([r.to_dict() for r in found])
+        return
+    table = Table()
+    for column in ("id", "name", "version", "status", "requested", "gates", "approvals",
+                   "closed"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(str(r.id), r.name, str(r.version), r.status,
+                      f"{r.requested_at:%Y-%m-%d %H:%M} {r.requested_by}",
+                      "pass" if r.gates_passed else "FAIL", ", ".join(r.approvals) or "-",
+                      f"{r.closed_by}: {r.close_reason}" if r.closed_by else "-")
+    console.print(table)
+
+
+@requests_app.command("show")
+def requests_show(ctx: typer.Context, request_id: RequestId, json: JsonOpt = False) -> None:
+    """Show one request: gate evidence and every decision."""
+    found = registry(ctx).get_request(request_id)
+    _emit(found, json, _request_details(found))
+
+
+def approve(
+    ctx: typer.Context,
+    request_id: RequestId,
+    comment: Annotated[str, typer.Option(help="Kept with the decision.")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Approve a request; the approval that reaches the policy's count applies it."""
+    done = registry(ctx).approve(request_id, comment=comment)
+    _emit(done, json, f"request #{done.id} applied: {done.name} version {done.version} is in "
+                      "production" if done.status == RequestStatus.APPLIED else
+                      f"approved request #{done.id} ({len(done.approvals)} approval(s) so far)")
+
+
+def reject(
+    ctx: typer.Context,
+    request_id: RequestId,
+    comment: Annotated[str, typer.Option(help="Why (required); kept with the decision.")],
+    json: JsonOpt = False,
+) -> None:
+    """Reject a request; one rejection ends it."""
+    done = registry(ctx).reject(request_id, comment=comment)
+    _emit(done, json, f"rejected request #{done.id}")
+
+
+def cancel(
+    ctx: typer.Context,
+    request_id: RequestId,
+    comment: Annotated[str, typer.Option(help="Why; kept in the audit log.")] = "",
+) -> None:
+    """Withdraw your own pending request."""
+    registry(ctx).cancel(request_id, comment=comment)
+    console.print(f"cancelled request #{request_id}")
+
+
+def audit(
+    ctx: typer.Context,
+    target: Annotated[str | None, typer.Argument(
+        metavar="[NAME|verify]",
+        help="A model's events only; 'verify' recomputes the hash chain instead.")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="Events at or after this ISO-8601 time (UTC if no offset).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """The audit log (every change, hash-chained); 'audit verify' checks the chain (exit 1)."""
+    reg = registry(ctx)
+    if target == "verify":
+        report = reg.verify_audit()
+        if json:
+            print_json(report.to_dict())
+            if not report.ok:
+                raise typer.Exit(1)
+        elif not report.ok:
+            raise IntegrityError(f"audit chain broken at event {report.bad_seq}: {report.reason}",
+                                 hint="restore the database from a backup and compare",
+                                 seq=report.bad_seq)
+        else:
+            console.print(f"[green]audit chain intact[/]: {report.checked} events")
+        return
+    events = reg.audit(target, since=_parse_time(since) if since else None)
+    if json:
+        print_json([e.to_dict() for e in events])
+        return
+    table = Table(title=f"audit log{' of ' + target if target else ''}")
+    for column in ("#", "at", "actor", "action", "model", "version", "change", "comment"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.model or "-",
+                      str(e.version or "-"), _change(e.before, e.after), e.comment)
+    console.print(table)
+
+
+def dossier(
+    ctx: typer.Context,
+    name: str,
+    version: int,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write the JSON here [default: standard output].")] = None,
+) -> None:
+    """Everything that justified VERSION's promotion, as one JSON document for auditors."""
+    document = registry(ctx).dossier(name, version)
+    if output is None:
+        print_json(document)
+        return
+    output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    console.print(f"wrote the dossier of {name} version {version} to {output}")
+
+
+def add_top_level(app: typer.Typer) -> None:
+    for command in (request, approve, reject, cancel, audit, dossier):
+        app.command()(command)
