@@ -1,4 +1,5 @@
-"""Modelyard in two minutes: train, register three versions, promote, roll back, read history.
+"""Modelyard in two minutes: train, register three versions, promote through reviewers, roll
+back, read history.
 
 Runs on the embedded default (SQLite + local object store). Set MODELYARD_HOME to choose
 where; by default the demo keeps its registry in ./.modelyard-demo so it never touches yours.
@@ -23,6 +24,35 @@ from modelyard.cli.output import versions_table
 console = Console()
 
 
+AUTHOR, REVIEWERS = "ana", ("bo", "cy")
+
+
+def promote_with_approvals(reg: modelyard.Registry, name: str) -> None:
+    """The governed road: a policy, a request with gate evidence, two reviewers' approvals."""
+    reg.set_policy(name, approvals=2, reviewers=REVIEWERS, gates=[
+        "metrics.auc >= 0.9", "metrics.auc >= production.metrics.auc - 0.01",
+        "has(description)"], comment="two reviewers, no regression", actor="lead")
+    for version in (1, 2):
+        reg.transition(name, version, "staging", comment="passed offline eval", actor=AUTHOR)
+        try:
+            reg.transition(name, version, "production", actor=AUTHOR)
+        except modelyard.ApprovalRequired as exc:
+            console.print(f"[yellow]direct promotion refused[/]: {exc.message}\n  hint: {exc.hint}")
+        request = reg.request_promotion(name, version, comment=f"ship v{version}", actor=AUTHOR)
+        for gate in request.gates:
+            console.print(f"  request #{request.id} gate {gate.describe()}")
+        try:
+            reg.approve(request.id, actor=AUTHOR)
+        except modelyard.PermissionDenied as exc:
+            console.print(f"  [yellow]refused[/]: {exc.message}")
+        for reviewer in REVIEWERS:
+            request = reg.approve(request.id, comment="metrics and evidence checked",
+                                  actor=reviewer)
+        console.print(f"request #{request.id}: {request.status} after approvals by "
+                      f"{', '.join(request.approvals)}; production is version "
+                      f"{reg.get_version(name, 'production').version}")
+
+
 def main() -> None:
     home = os.environ.get("MODELYARD_HOME", str(Path(".modelyard-demo").absolute()))
     reg = modelyard.connect(home=home, user=os.environ.get("MODELYARD_USER", "demo"))
@@ -38,15 +68,12 @@ def main() -> None:
             joblib.dump(clf, Path(tmp) / "model.joblib")
             v = reg.register(name, tmp, params={"max_depth": depth, "learning_rate": lr},
                              metrics={"auc": round(auc, 4)}, tags={"dataset": "breast_cancer"},
-                             description=f"gbm depth={depth} lr={lr}")
+                             description=f"gbm depth={depth} lr={lr}", actor=AUTHOR)
         console.print(f"registered {v.uri}  auc={v.metrics['auc']}  {v.digest[:23]}…")
 
     best = reg.search_versions(f"name = '{name}' and metrics.auc >= 0.98")
     console.print(f"versions with auc >= 0.98: {[v.version for v in best]}")
-    for version in (1, 2):
-        reg.transition(name, version, "staging", comment="passed offline eval")
-        reg.transition(name, version, "production", comment=f"promote v{version}")
-        console.print(f"promoted version {version} to production")
+    promote_with_approvals(reg, name)
     reg.set_alias(name, "champion", 2)
     restored = reg.rollback(name, comment="v2 alerts in shadow traffic")
     console.print(f"rolled back: production is version {restored.version} again")
@@ -64,7 +91,10 @@ def main() -> None:
                   else ", ".join(sorted(after)))
         console.print(f"{event.seq:>4} {event.at:%H:%M:%S} {event.actor:<6} "
                       f"{event.action:<18} v{event.version or '-'} {change} {event.comment}")
-    console.print(f"registry: {home}  (try: MODELYARD_HOME={home} modelyard history {name})")
+    chain = reg.verify_audit()
+    console.print(f"audit chain: {chain.checked} events, {'intact' if chain.ok else chain.reason}")
+    console.print(f"registry: {home}  (try: MODELYARD_HOME={home} modelyard history {name}, "
+                  f"modelyard dossier {name} 2)")
 
 
 if __name__ == "__main__":

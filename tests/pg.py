@@ -1,7 +1,8 @@
-"""PostgreSQL for tests: one migrated template per run, one fresh database per test.
+"""PostgreSQL for tests: one migrated template per run, a clean database per test.
 
-``CREATE DATABASE … TEMPLATE`` copies the migrated schema in tens of milliseconds, so
-every test gets a clean, real database; everything is dropped at the end of the run.
+``CREATE DATABASE … TEMPLATE`` copies the migrated schema; a database a test has finished
+with is recycled by truncating its tables (much cheaper than creating and dropping one
+per test, which dominated the run). Everything is dropped at the end of the run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import uuid
 from collections.abc import Iterator
 
 import psycopg
+
+from modelyard.services.audit import GENESIS_HASH
 
 ADMIN_URL = os.environ.get("MODELYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -37,6 +40,7 @@ class PgDatabases:
         self.prefix = f"myt_{uuid.uuid4().hex[:8]}"
         self.template = f"{self.prefix}_tmpl"
         self.created: list[str] = []
+        self.idle: list[str] = []
 
     def make_template(self) -> None:
         from modelyard.storage.database import Database
@@ -48,6 +52,11 @@ class PgDatabases:
         db.dispose()
 
     def fresh(self) -> str:
+        """A migrated database with no rows but the audit chain's genesis."""
+        while self.idle:
+            name = self.idle.pop()
+            if _reset(name):
+                return _url(name)
         name = f"{self.prefix}_{uuid.uuid4().hex[:8]}"
         with _admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
@@ -61,10 +70,32 @@ class PgDatabases:
         self.created.append(name)
         return _url(name)
 
+    def release(self, url: str) -> None:
+        """The test is done with ``url``: recycle it for the next ``fresh()``."""
+        name = url.rsplit("/", 1)[1]
+        if name in self.created and name != self.template:
+            self.idle.append(name)
+
     def drop_all(self) -> None:
         with _admin() as conn:
             for name in reversed(self.created):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _reset(name: str) -> bool:
+    """Empty every table of a used database; False if something still holds it."""
+    try:
+        with psycopg.connect(_url(name), autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET lock_timeout = '2s'")
+            tables = [r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'")]
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            conn.execute("INSERT INTO registry_state (id, event_count, last_event_hash) "
+                         "VALUES (1, 0, %s)", (GENESIS_HASH,))
+    except psycopg.Error:
+        return False
+    return True
 
 
 def databases() -> Iterator[PgDatabases]:

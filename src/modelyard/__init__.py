@@ -22,6 +22,7 @@ from modelyard.errors import (
     StorageUnavailable,
 )
 from modelyard.services.registry import Registry
+from modelyard.tracking import Run, start_run
 
 __version__ = "0.1.0"
 
@@ -35,9 +36,11 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Registry",
+    "Run",
     "Settings",
     "StorageUnavailable",
     "connect",
+    "start_run",
 ]
 
 

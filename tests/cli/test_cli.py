@@ -58,6 +58,7 @@ def test_register_list_show_with_json(run, model_dir: Path) -> None:  # type: ig
 def test_lifecycle_commands(run, model_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     for _ in range(2):
         run("register", "m", str(model_dir))
+    run("policy", "set", "m", "--approvals", "0")  # lifecycle mechanics; approvals: governance/
     run("transition", "m", "1", "staging")
     run("transition", "m", "1", "production", "--comment", "ship it")
     run("transition", "m", "2", "staging")
@@ -76,7 +77,7 @@ def test_lifecycle_commands(run, model_dir: Path, tmp_path: Path) -> None:  # ty
     history = _json(run("history", "m", "--json"))
     assert history["production"] == 1
     assert "version.rollback" in [e["action"] for e in history["events"]]
-    past = history["events"][5]["at"]
+    past = history["events"][7]["at"]  # v2 -> staging: after the policy and the direct marker
     then = _json(run("history", "m", "--at", past, "--json"))
     assert then["production"] == 1
     run("download", "models:/m/production", "-o", str(tmp_path / "out"))

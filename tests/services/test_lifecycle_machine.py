@@ -7,6 +7,7 @@ After every step: at most one production version; version numbers dense and uniq
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,22 +27,27 @@ VERSIONS = st.integers(min_value=1, max_value=6)
 ALIASES = st.sampled_from(["champion", "challenger"])
 
 
-def make_machine(url_factory: object) -> type[RuleBasedStateMachine]:
+def make_machine(
+    url_factory: Callable[[Path], str], release: Callable[[str], None] = lambda url: None
+) -> type[RuleBasedStateMachine]:
     class LifecycleMachine(RuleBasedStateMachine):
         @initialize()
         def open(self) -> None:
             self.tmp = tempfile.TemporaryDirectory()
             root = Path(self.tmp.name)
-            url = url_factory(root)  # type: ignore[operator]
-            self.reg = Registry(Database(url), ObjectStore(str(root / "objects")), user="u")
+            self.url = url_factory(root)
+            self.reg = Registry(Database(self.url), ObjectStore(str(root / "objects")), user="u")
             self.artifact = root / "m.bin"
             self.artifact.write_bytes(b"weights")
             self.registered = 0
+            self.reg.create_model("m")  # lifecycle mechanics here; approvals: tests/governance/
+            self.reg.set_policy("m", approvals=0)
 
         def teardown(self) -> None:
             if hasattr(self, "reg"):
                 self.reg.close()
                 self.tmp.cleanup()
+                release(self.url)
 
         @rule()
         def register(self) -> None:
@@ -116,6 +122,7 @@ def test_lifecycle_invariants_sqlite() -> None:
 
 @pytest.mark.postgres
 def test_lifecycle_invariants_postgres(pg_databases: object) -> None:
-    machine = make_machine(lambda root: pg_databases.fresh())  # type: ignore[attr-defined]
+    machine = make_machine(lambda root: pg_databases.fresh(),  # type: ignore[attr-defined]
+                           pg_databases.release)  # type: ignore[attr-defined]
     machine.TestCase.settings = MACHINE_SETTINGS
     machine.TestCase().runTest()

@@ -14,6 +14,11 @@ from modelyard.services.registry import Registry
 DIGEST = re.compile(r"^blake3:[0-9a-f]{64}$")
 
 
+def allow_direct_promotion(reg: Registry, name: str) -> None:
+    """These tests are about lifecycle mechanics, not approvals (tests/governance/ covers those)."""
+    reg.set_policy(name, approvals=0, comment="lifecycle mechanics test")
+
+
 def test_register_directory_creates_model_and_numbered_versions(
     reg: Registry, model_dir: Path
 ) -> None:
@@ -53,6 +58,7 @@ def test_register_single_file_downloads_under_its_name(reg: Registry, tmp_path: 
 def test_resolve_by_number_stage_alias_latest_and_uri(reg: Registry, model_dir: Path) -> None:
     for _ in range(3):
         reg.register("fraud", model_dir)
+    allow_direct_promotion(reg, "fraud")
     reg.transition("fraud", 2, "staging")
     reg.transition("fraud", 2, "production")
     reg.set_alias("fraud", "champion", 3)
@@ -80,6 +86,7 @@ def test_resolve_by_number_stage_alias_latest_and_uri(reg: Registry, model_dir: 
 def test_promotion_archives_previous_production(reg: Registry, model_dir: Path) -> None:
     reg.register("fraud", model_dir)
     reg.register("fraud", model_dir)
+    allow_direct_promotion(reg, "fraud")
     reg.transition("fraud", 1, "staging")
     reg.transition("fraud", 1, "production")
     reg.transition("fraud", 2, "staging")
@@ -99,6 +106,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(
     reg: Registry, model_dir: Path, path: list[str], target: str
 ) -> None:
     reg.register("m", model_dir)
+    allow_direct_promotion(reg, "m")
     for stage in path:
         reg.transition("m", 1, stage)
     before = reg.get_version("m", 1).stage
@@ -118,6 +126,7 @@ def test_unknown_stage_is_invalid_input(reg: Registry, model_dir: Path) -> None:
 def test_database_enforces_a_single_production_version(reg: Registry, model_dir: Path) -> None:
     reg.register("m", model_dir)
     reg.register("m", model_dir)
+    allow_direct_promotion(reg, "m")
     reg.transition("m", 1, "staging")
     reg.transition("m", 1, "production")
     with pytest.raises(Exception, match="(?i)unique"):  # noqa: B017 - the DB's own error
@@ -129,6 +138,8 @@ def test_database_enforces_a_single_production_version(reg: Registry, model_dir:
 def test_rollback_restores_previous_production(reg: Registry, model_dir: Path) -> None:
     for v in (1, 2, 3):
         reg.register("fraud", model_dir)
+        if v == 1:
+            allow_direct_promotion(reg, "fraud")
         reg.transition("fraud", v, "staging")
         reg.transition("fraud", v, "production")
     restored = reg.rollback("fraud", comment="v3 misbehaves")
@@ -148,6 +159,7 @@ def test_rollback_refuses_versions_that_never_held_production(
     reg.register("m", model_dir)
     with pytest.raises(InvalidTransition, match="no archived version"):
         reg.rollback("m")
+    allow_direct_promotion(reg, "m")
     reg.transition("m", 1, "staging")
     reg.transition("m", 1, "production")
     reg.transition("m", 2, "archived")
@@ -204,6 +216,7 @@ def test_soft_delete_never_reuses_numbers(reg: Registry, model_dir: Path) -> Non
 
 def test_production_version_cannot_be_deleted(reg: Registry, model_dir: Path) -> None:
     reg.register("m", model_dir)
+    allow_direct_promotion(reg, "m")
     reg.transition("m", 1, "staging")
     reg.transition("m", 1, "production")
     with pytest.raises(InvalidTransition, match="archive it first"):
@@ -255,6 +268,7 @@ def test_search_versions_with_the_filter_language(reg: Registry, model_dir: Path
 def test_history_replays_and_answers_at_a_time(reg: Registry, model_dir: Path) -> None:
     reg.register("m", model_dir)
     reg.register("m", model_dir)
+    allow_direct_promotion(reg, "m")
     reg.transition("m", 1, "staging")
     reg.transition("m", 1, "production")
     reg.set_alias("m", "champion", 1)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import lifecycle, models, versions
+from modelyard.cli import data, governance, lifecycle, models, tracking, versions
 from modelyard.cli.context import CliState
 from modelyard.cli.output import err_console
 from modelyard.config import Settings
@@ -71,6 +71,13 @@ app.add_typer(lifecycle.alias_app, name="alias")
 app.add_typer(lifecycle.db_app, name="db")
 versions.add_top_level(app)
 lifecycle.add_top_level(app)
+app.add_typer(governance.policy_app, name="policy")
+app.add_typer(governance.requests_app, name="requests")
+governance.add_top_level(app)
+app.add_typer(tracking.experiments_app, name="experiments")
+app.add_typer(tracking.runs_app, name="runs")
+tracking.add_top_level(app)
+app.add_typer(data.app, name="data")
 
 
 def main() -> None:

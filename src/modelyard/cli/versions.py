@@ -17,6 +17,7 @@ from modelyard.cli.output import (
     versions_table,
 )
 from modelyard.domain.names import parse_pairs
+from modelyard.domain.runs import is_run_uri
 from modelyard.errors import InvalidInput
 
 app = typer.Typer(help="List, show, search and delete model versions.", no_args_is_help=True)
@@ -70,13 +71,22 @@ def delete(ctx: typer.Context, name: str, version: int) -> None:
 def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Model name (created if missing).")],
-    path: Annotated[Path, typer.Argument(help="A model file or directory.")],
+    path: Annotated[str, typer.Argument(
+        help="A model file or directory, or runs:/RUN_ID/PATH (a run's logged artifact).")],
     param: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
     metric: Annotated[list[str] | None, typer.Option(help="KEY=NUMBER, repeatable.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
     description: Annotated[str, typer.Option(help="What changed in this version.")] = "",
     alias: Annotated[list[str] | None, typer.Option(
         help="Point this alias here, repeatable.")] = None,
+    run: Annotated[str | None, typer.Option(
+        help="The run that produced it: its params, metrics, data, commit become lineage.")] = None,
+    parent: Annotated[str | None, typer.Option(
+        help="The version it derives from, NAME/VERSION (e.g. fine-tuned from).")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        "--dataset", metavar="PATH_OR_URI",
+        help="Training data, repeatable: a path, a .yard pointer or datasets:/NAME/VERSION;"
+             " its digest is recorded in the lineage.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Register a file or directory as the next version of NAME."""
@@ -84,11 +94,14 @@ def register(
     metrics = parse_pairs(metric or [], "metric")
     tags = parse_pairs(tag or [], "tag", scalars=False)
     reg = registry(ctx)
-    if not path.exists():
-        raise InvalidInput(f"artifact path {str(path)!r} does not exist")
-    with transfer_progress(f"storing {path.name}", tree_size(path)) as advance:
+    source = Path(path)
+    if not is_run_uri(path) and not source.exists():
+        raise InvalidInput(f"artifact path {path!r} does not exist")
+    total = 0 if is_run_uri(path) else tree_size(source)
+    with transfer_progress(f"storing {source.name}", total) as advance:
         version = reg.register(name, path, params=params, metrics=metrics, tags=tags,
-                               description=description, aliases=alias or [], progress=advance)
+                               description=description, aliases=alias or [], run=run,
+                               parent=parent, datasets=dataset or [], progress=advance)
     if json:
         print_json(version.to_dict())
     else:

@@ -6,12 +6,14 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from modelyard.domain.entities import ModelVersion, VerifyReport
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
+from modelyard.flavors import load_model
 from modelyard.services.lifecycle import LifecycleService
 from modelyard.storage import repository as repo
+from modelyard.storage.hashing import hash_file, hash_files
 from modelyard.storage.manifest import Manifest
 
 Progress = Callable[[int], None]
@@ -41,8 +43,13 @@ class ArtifactService(LifecycleService):
         return target / found.artifact_name if found.artifact_kind == "file" else target
 
     def load(self, name_or_uri: str, *, version: str | int | None = None,
-             dest: str | os.PathLike[str] | None = None) -> Path:
-        """The verified local path of a version's artifact (flavors build on this)."""
+             dest: str | os.PathLike[str] | None = None) -> Any:
+        """A live object through the flavor the version was logged with (``modelyard.flavors``).
+
+        A version without a flavor descriptor gives its verified local path. The local copy
+        is re-hashed against the digest before any flavor reads it, cached or not, since
+        pickle-based flavors run code on load.
+        """
         found: ModelVersion = self.get_version(name_or_uri, version)
         cache = Path(dest) if dest else self._load_cache(found)
         if not cache.exists():
@@ -56,7 +63,14 @@ class ArtifactService(LifecycleService):
                     raise
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-        return cache / found.artifact_name if found.artifact_kind == "file" else cache
+        path = cache / found.artifact_name if found.artifact_kind == "file" else cache
+        local = hash_file(path) if found.artifact_kind == "file" else (
+            Manifest.from_directory(path, hash_files).digest)
+        if local != found.digest:
+            raise IntegrityError(
+                f"the local copy of {found.uri} at {path} does not match its digest",
+                hint=f"delete {cache} and load again", digest=found.digest)
+        return load_model(path)
 
     def _load_cache(self, found: ModelVersion) -> Path:
         root = Path(os.environ.get("MODELYARD_LOAD_CACHE", Path.home() / ".cache" / "modelyard"))

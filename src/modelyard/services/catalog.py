@@ -16,9 +16,11 @@ from modelyard.domain.names import (
     check_params,
     check_tags,
 )
+from modelyard.domain.runs import is_run_uri
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
 from modelyard.services import audit
 from modelyard.services.base import ServiceBase
+from modelyard.services.lineage import parse_parent, provenance, run_artifact_source
 from modelyard.storage import repository as repo
 
 Progress = Callable[[int], None]
@@ -90,6 +92,9 @@ class CatalogService(ServiceBase):
         description: str = "",
         aliases: Iterable[str] = (),
         lineage: dict[str, Any] | None = None,
+        run: str | None = None,
+        parent: str | None = None,
+        datasets: Iterable[str] = (),
         actor: str | None = None,
         progress: Progress | None = None,
     ) -> ModelVersion:
@@ -97,7 +102,11 @@ class CatalogService(ServiceBase):
 
         The content goes to the object store first (idempotent, content-addressed); the
         metadata follows in one transaction, so a failure leaves at worst an unreferenced
-        object, never a version without content.
+        object, never a version without content. ``path`` may be ``runs:/<run_id>/<path>``
+        (that run's artifact); ``run`` and ``parent`` (``NAME/VERSION``) record lineage, and
+        the run's params and metrics become the version's unless given. ``datasets``
+        (paths, ``.yard`` pointers, ``datasets:/NAME/V``) are recorded with their digests
+        under ``lineage["datasets"]``.
         """
         who = self._actor(actor)
         check_model_name(name)
@@ -107,10 +116,16 @@ class CatalogService(ServiceBase):
             "tags": check_tags(tags or {}),
         }
         alias_list = [check_alias(a) for a in aliases]
-        source = Path(path)
-        if not source.exists():
-            raise InvalidInput(f"artifact path {str(path)!r} does not exist", path=str(path))
-        stored = self.store.put_tree(source, progress=progress)
+        parent_ref = parse_parent(parent) if parent is not None else None
+        inputs = [self.resolve_dataset_input(d) for d in datasets]  # type: ignore[attr-defined]
+        if is_run_uri(path):
+            stored, artifact_name, run = run_artifact_source(self.db, str(path), run)
+        else:
+            source = Path(path)
+            if not source.exists():
+                raise InvalidInput(f"artifact path {str(path)!r} does not exist", path=str(path))
+            stored = self.store.put_tree(source, progress=progress)
+            artifact_name = source.name if stored.kind == "file" else ""
         now = self.clock()
         with self.db.transaction() as conn:
             if repo.insert_model_if_missing(conn, name=name, description="", tags={},
@@ -121,10 +136,15 @@ class CatalogService(ServiceBase):
             if allocated is None:
                 raise _exists(conn, name)
             model_id, number = allocated
+            lineage = {**(lineage or {}), **provenance(self, conn, run=run, parent=parent_ref)}
+            if inputs:
+                lineage["datasets"] = [*lineage.get("datasets", []), *inputs]
+            for key in ("params", "metrics") if run is not None else ():
+                clean[key] = {**lineage[key], **clean[key]}
             values = dict(
                 model_id=model_id, version=number, digest=stored.digest,
                 artifact_kind=stored.kind,
-                artifact_name=source.name if stored.kind == "file" else "",
+                artifact_name=artifact_name,
                 size=stored.size, file_count=stored.file_count, stage="none",
                 description=description, lineage=lineage or {}, created_by=who,
                 created_at=now, updated_at=now, **clean,

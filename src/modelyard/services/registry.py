@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from modelyard.services.artifacts import ArtifactService
+from modelyard.services.datasets import DatasetService
+from modelyard.services.lineage import LineageService
+from modelyard.services.oversight import OversightService
 
 
-class Registry(ArtifactService):
+class Registry(LineageService, OversightService, DatasetService, ArtifactService):
     """Models, versions, lifecycle, aliases, history and verified artifacts.
 
     The same methods serve the Python API, the CLI and (later) the REST server; each
