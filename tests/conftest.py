@@ -11,11 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pg  # noqa: E402
-
-from modelyard.services.registry import Registry  # noqa: E402
-from modelyard.storage.database import Database  # noqa: E402
-from modelyard.storage.objects import ObjectStore  # noqa: E402
+import pg
+from modelyard.services.registry import Registry
+from modelyard.storage.database import Database
+from modelyard.storage.objects import ObjectStore
 
 
 @pytest.fixture(scope="session")

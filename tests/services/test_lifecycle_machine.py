@@ -6,6 +6,7 @@ After every step: at most one production version; version numbers dense and uniq
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -57,38 +58,28 @@ def make_machine(
 
         @rule(version=VERSIONS, stage=STAGES)
         def transition(self, version: int, stage: str) -> None:
-            try:
+            with contextlib.suppress(InvalidTransition, NotFound):
                 self.reg.transition("m", version, stage)
-            except (InvalidTransition, NotFound):
-                pass
 
         @rule(to=st.none() | VERSIONS)
         def rollback(self, to: int | None) -> None:
-            try:
+            with contextlib.suppress(InvalidTransition, NotFound):
                 self.reg.rollback("m", to=to)
-            except (InvalidTransition, NotFound):
-                pass
 
         @rule(alias=ALIASES, version=VERSIONS)
         def set_alias(self, alias: str, version: int) -> None:
-            try:
+            with contextlib.suppress(NotFound):
                 self.reg.set_alias("m", alias, version)
-            except NotFound:
-                pass
 
         @rule(alias=ALIASES)
         def delete_alias(self, alias: str) -> None:
-            try:
+            with contextlib.suppress(NotFound):
                 self.reg.delete_alias("m", alias)
-            except NotFound:
-                pass
 
         @rule(version=VERSIONS)
         def delete(self, version: int) -> None:
-            try:
+            with contextlib.suppress(InvalidTransition, NotFound, InvalidInput):
                 self.reg.delete_version("m", version)
-            except (InvalidTransition, NotFound, InvalidInput):
-                pass
 
         @invariant()
         def invariants_hold(self) -> None:

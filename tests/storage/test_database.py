@@ -13,7 +13,7 @@ from modelyard.storage.database import SCHEMA_REVISION, Database, head_revision
 
 
 def test_schema_revision_constant_matches_the_migration_scripts() -> None:
-    assert SCHEMA_REVISION == head_revision()
+    assert head_revision() == SCHEMA_REVISION
 
 
 def test_sqlite_is_migrated_automatically(tmp_path: Path) -> None:

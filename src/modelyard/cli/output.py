@@ -24,6 +24,8 @@ from rich.table import Table
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console.width = 160  # piped into a file or a pager: do not squeeze tables to 80 columns
 err_console = Console(stderr=True)
 
 
@@ -46,7 +48,7 @@ def versions_table(versions: Iterable[ModelVersion], title: str | None = None) -
     columns = (["name"] if many_models else []) + [
         "version", "stage", "aliases", "metrics", "params", "tags", "created", "digest"]
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("version", "stage"))
     for v in rows:
         cells = [str(v.version), v.stage, ", ".join("@" + a for a in v.aliases),
                  _kv(v.metrics), _kv(v.params), _kv(v.tags), f"{_when(v)} {v.created_by}",
