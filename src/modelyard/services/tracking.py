@@ -181,17 +181,19 @@ class TrackingService(ServiceBase):
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)
                                  or step < 0):
             raise InvalidInput(f"invalid step {step!r}: expected an integer >= 0")
-        who, now = self._actor(actor), self.clock()
+        self._actor(actor)
+        now = self.clock()
         with self.db.transaction() as conn:
             self._running(conn, run_id)
             steps = (repo.next_steps(conn, run_id, clean) if step is None
                      else dict.fromkeys(clean, step))
+            # Metric points are append-only rows with their own time and step, so they are
+            # their own record; auditing each would put every training step on the global
+            # audit-chain lock. The run's start, end, params, inputs and artifacts are audited.
             repo.insert_metrics(conn, [
                 {"run_id": run_id, "key": k, "value": v, "step": steps[k], "timestamp": now}
                 for k, v in clean.items()
             ])
-            audit.record(conn, at=now, actor=who, action="run.metrics",
-                         after={"run_id": run_id, "metrics": clean, "steps": steps})
 
     def set_run_tags(self, run_id: str, tags: dict[str, Any], *,
                      actor: str | None = None) -> None:
