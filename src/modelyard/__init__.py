@@ -7,7 +7,7 @@ under ``MODELYARD_HOME``); ``connect("postgresql://…", store="s3://…")`` ope
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.config import Settings
 from modelyard.errors import (
@@ -21,8 +21,10 @@ from modelyard.errors import (
     PermissionDenied,
     StorageUnavailable,
 )
-from modelyard.services.registry import Registry
-from modelyard.tracking import Run, start_run
+
+if TYPE_CHECKING:
+    from modelyard.services.registry import Registry
+    from modelyard.tracking import Run, start_run
 
 __version__ = "0.1.0"
 
@@ -53,6 +55,7 @@ def connect(
     storage_options: dict[str, Any] | None = None,
 ) -> Registry:
     """Open a registry. Arguments override ``MODELYARD_*`` variables, which override defaults."""
+    from modelyard.services.registry import Registry
     from modelyard.storage.database import Database
     from modelyard.storage.objects import ObjectStore
 
@@ -65,3 +68,16 @@ def connect(
     database = Database(settings.registry_uri)
     return Registry(database, ObjectStore(settings.store_uri, storage_options),
                     user=settings.user)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the registry stack (SQLAlchemy, …) on first use, so the CLI starts fast."""
+    if name == "Registry":
+        from modelyard.services.registry import Registry
+
+        return Registry
+    if name in ("Run", "start_run"):
+        from modelyard import tracking
+
+        return getattr(tracking, name)
+    raise AttributeError(f"module 'modelyard' has no attribute {name!r}")

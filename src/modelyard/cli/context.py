@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
 import modelyard
 from modelyard.config import Settings
-from modelyard.services.registry import Registry
+
+if TYPE_CHECKING:  # imported on first use: `modelyard data …` never needs SQLAlchemy
+    from modelyard.services.registry import Registry
 
 
 @dataclass

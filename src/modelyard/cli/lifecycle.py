@@ -11,7 +11,6 @@ from rich.table import Table
 from modelyard.cli.context import registry, settings
 from modelyard.cli.output import console, print_json
 from modelyard.errors import InvalidInput
-from modelyard.storage.database import Database
 
 alias_app = typer.Typer(help="Named pointers to versions (champion, challenger…).",
                         no_args_is_help=True)
@@ -106,6 +105,8 @@ def alias_delete(ctx: typer.Context, name: str, alias: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the metadata schema (Alembic migrations)."""
+    from modelyard.storage.database import Database
+
     database = Database(settings(ctx).registry_uri, auto_upgrade=True)
     console.print(f"schema at {database.current_revision()}")
 
