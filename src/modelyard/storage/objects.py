@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
@@ -45,7 +44,6 @@ from modelyard.storage.manifest import (
     Ignore,
     Manifest,
     ScannedFile,
-    check_path,
     scan_directory,
 )
 from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
@@ -100,11 +98,11 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def _is_inside(path: str, root: str) -> bool:
+def is_inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int | None) -> list[R]:
+def run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int | None) -> list[R]:
     """``fn`` over ``items`` in threads; on the first failure cancel the rest and raise it."""
     if len(items) <= 1:
         return [fn(item) for item in items]
@@ -250,7 +248,7 @@ class ObjectStore:
         units: list[list[str]] = []
         for group in by_prefix.values():
             units.extend([group] if len(group) >= _LIST_THRESHOLD else [[d] for d in group])
-        return {d for found in _run_parallel(check, units, workers) for d in found}
+        return {d for found in run_parallel(check, units, workers) for d in found}
 
     def size(self, digest: str) -> int:
         path = self._path(digest)
@@ -468,7 +466,7 @@ class ObjectStore:
         missing = set(first_copy) - self.exists_many(first_copy, workers)
         if progress is not None:
             progress(manifest.total_size - sum(first_copy[d].size for d in missing))
-        _run_parallel(
+        run_parallel(
             lambda d: self._write_file(first_copy[d].abspath, d, progress),
             sorted(missing),
             workers,
@@ -591,67 +589,25 @@ class ObjectStore:
         progress: Progress | None = None,
         workers: int | None = None,
     ) -> str:
-        """Write a stored file or directory under ``dest_dir`` and return its path.
+        """Write a stored file or directory under ``dest_dir``; see ``storage.tree_checkout``."""
+        from modelyard.storage.tree_checkout import materialize
 
-        A file lands at ``dest_dir/filename``. A directory's files land in ``dest_dir``
-        (or ``dest_dir/filename``): all are downloaded and verified in a staging folder
-        first, then moved into place, so a failure leaves nothing partial behind. Files
-        already there with other paths are left alone.
-        """
-        base = os.path.abspath(dest_dir)
-        if kind == "file":
-            if filename is None:
-                raise InvalidInput("a file object needs a filename to be materialized")
-            target = os.path.join(base, *check_path(filename).split("/"))
-            self.get_file(digest, target, progress)
-            return target
-        if kind != "dir":
-            raise InvalidInput(f"unknown object kind {kind!r}; expected 'file' or 'dir'")
-        manifest = self.get_manifest(digest)
-        target = base if filename is None else os.path.join(base, *check_path(filename).split("/"))
-        created = not os.path.exists(target)
-        os.makedirs(target, exist_ok=True)
-        try:
-            self._materialize_tree(manifest, target, progress, workers)
-        except BaseException:
-            if created:
-                with suppress(OSError):
-                    os.rmdir(target)
-            raise
-        return target
+        return materialize(self, digest, kind, dest_dir, filename, progress, workers)
 
-    def _materialize_tree(
-        self, manifest: Manifest, target: str, progress: Progress | None, workers: int | None
-    ) -> None:
-        real = os.path.realpath(target)
-        finals = _checked_destinations(manifest, real)
-        staging = os.path.join(real, f".modelyard-staging-{secrets.token_hex(8)}")
-        os.mkdir(staging)
-        try:
-            for folder in _folders(manifest):
-                os.mkdir(os.path.join(staging, *folder.split("/")))
-
-            def fetch(entry: Entry) -> None:
-                staged = os.path.join(staging, *entry.path.split("/"))
-                mode = 0o777 if entry.executable else 0o666
-                if entry.size <= _SMALL_REMOTE and not self.is_local:
-                    data = self._fetch_small_remote(entry)
-                    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-                    with os.fdopen(fd, "wb") as out:
-                        out.write(data)
-                    if progress is not None:
-                        progress(entry.size)
-                    return
-                with self._open_raw(entry.digest) as raw:
-                    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-                    self._download(raw, entry.digest, fd, progress)
-
-            _run_parallel(fetch, manifest.entries, workers)
-            for entry, final in zip(manifest.entries, finals, strict=True):
-                os.makedirs(os.path.dirname(final), exist_ok=True)
-                os.replace(os.path.join(staging, *entry.path.split("/")), final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    def fetch_entry(self, entry: Entry, dest: str, progress: Progress | None = None) -> None:
+        """Create ``dest`` (which must not exist) with a manifest entry's verified content."""
+        mode = 0o777 if entry.executable else 0o666
+        if entry.size <= _SMALL_REMOTE and not self.is_local:
+            data = self._fetch_small_remote(entry)
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            if progress is not None:
+                progress(entry.size)
+            return
+        with self._open_raw(entry.digest) as raw:
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            self._download(raw, entry.digest, fd, progress)
 
 
 def _size_hint(raw: io.BufferedIOBase) -> int | None:
@@ -663,38 +619,3 @@ def _size_hint(raw: io.BufferedIOBase) -> int | None:
         return os.fstat(raw.fileno()).st_size
     except (OSError, io.UnsupportedOperation):
         return None
-
-
-def _folders(manifest: Manifest) -> list[str]:
-    """Every folder the manifest's files live in, parents before children."""
-    folders: set[str] = set()
-    for entry in manifest.entries:
-        segments = entry.path.split("/")[:-1]
-        folders.update("/".join(segments[: i + 1]) for i in range(len(segments)))
-    return sorted(folders)
-
-
-def _checked_destinations(manifest: Manifest, real_root: str) -> list[str]:
-    """Final paths for every entry; InvalidInput if one would escape or clash with a file.
-
-    Checked before anything is downloaded, so the final moves cannot fail half-way
-    for a reason we could have seen.
-    """
-    for folder in _folders(manifest):
-        path = os.path.join(real_root, *folder.split("/"))
-        resolved = os.path.realpath(path)
-        if not _is_inside(resolved, real_root):
-            raise InvalidInput(
-                f"manifest path {folder!r} would be written outside {real_root}"
-                f" (through {resolved})",
-                path=folder,
-            )
-        if os.path.lexists(path) and not os.path.isdir(path):
-            raise InvalidInput(f"cannot write into {folder!r}: {path} is not a folder", path=folder)
-    finals = []
-    for entry in manifest.entries:
-        final = os.path.join(real_root, *entry.path.split("/"))
-        if os.path.isdir(final) and not os.path.islink(final):
-            raise InvalidInput(f"cannot write {entry.path!r}: {final} is a folder", path=entry.path)
-        finals.append(final)
-    return finals
