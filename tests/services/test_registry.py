@@ -341,3 +341,23 @@ def test_actor_is_explicit_per_call(reg: Registry, model_dir: Path) -> None:
     reg.transition("m", 1, "staging", actor="carol")
     assert reg.get_version("m", 1).created_by == "bob"
     assert [e.actor for e in reg.audit_events("m")][-1] == "carol"
+
+
+def test_search_pushdown_agrees_with_the_evaluator(reg: Registry, model_dir: Path) -> None:
+    reg.register("a", model_dir, tags={"team": "risk", "n": "5", "odd key": "x"})
+    reg.register("a", model_dir, tags={"team": "risk's", "n": "05"})
+    reg.register("b", model_dir, tags={"team": "growth"})
+    reg.transition("b", 1, "staging")
+
+    def found(expr: str) -> list[tuple[str, int]]:
+        return [(v.name, v.version) for v in reg.search_versions(expr)]
+
+    assert found("tags.team = 'risk'") == [("a", 1)]
+    assert found("tags.team = 'risk''s'") == [("a", 2)]
+    assert found("tags.`odd key` = 'x'") == [("a", 1)]
+    assert found("tags.n = '5'") == [("a", 1)]  # text equality, pushed down to SQL
+    assert found("tags.n = 5") == [("a", 1), ("a", 2)]  # numeric, evaluated in Python
+    assert found("stage = 'staging' and tags.team = 'growth'") == [("b", 1)]
+    assert found("version = 2") == [("a", 2)]
+    assert found("tags.team = 'risk' or version = 2") == [("a", 1), ("a", 2)]
+    assert [v.version for v in reg.list_versions("a", filter="tags.missing = 'x'")] == []

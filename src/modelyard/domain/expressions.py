@@ -633,19 +633,20 @@ def _value(node: Value, values: Mapping[str, Any]) -> Any:
     return None
 
 
-def _test(node: Expr, values: Mapping[str, Any], no_production: bool) -> bool:
+def _test(node: Expr, values: Mapping[str, Any], skip: frozenset[int]) -> bool:
+    """``skip``: ids of the comparisons that pass unexamined (they need a missing production)."""
     match node:
         case Const(value):
             return bool(value)
         case Not(operand):
-            return not _test(operand, values, no_production)
+            return not _test(operand, values, skip)
         case And(operands):
-            return all(_test(o, values, no_production) for o in operands)
+            return all(_test(o, values, skip) for o in operands)
         case Or(operands):
-            return any(_test(o, values, no_production) for o in operands)
+            return any(_test(o, values, skip) for o in operands)
         case Has(field):
             return _present(values[field.text])
-    if no_production and any(isinstance(n, Field) and n.path[0] == PRODUCTION for n in walk(node)):
+    if id(node) in skip:
         return True
     match node:
         case Compare(op, lhs, rhs):
@@ -660,8 +661,26 @@ def _test(node: Expr, values: Mapping[str, Any], no_production: bool) -> bool:
     return False
 
 
+class Prepared:
+    """An expression ready to test many rows: its tree is walked once, not once per row."""
+
+    def __init__(self, expr: Expr) -> None:
+        self.expr = expr
+        self._fields = [n for n in walk(expr) if isinstance(n, Field)]
+        self._production_tests = frozenset(
+            id(n) for n in walk(expr)
+            if isinstance(n, Compare | In | Like)
+            and any(isinstance(f, Field) and f.path[0] == PRODUCTION for f in walk(n))
+        )
+
+    def evaluate(self, ctx: Mapping[str, Any]) -> Evaluation:
+        """Evaluate against a plain-dict view of a version (or run); never raises."""
+        values = {n.text: _lookup(ctx, n.path) for n in self._fields}
+        no_production = not isinstance(_lookup(ctx, (PRODUCTION,)), Mapping)
+        skip = self._production_tests if no_production else frozenset()
+        return Evaluation(_test(self.expr, values, skip), values)
+
+
 def evaluate(expr: Expr, ctx: Mapping[str, Any]) -> Evaluation:
-    """Evaluate ``expr`` against a plain-dict view of a version (or run); never raises."""
-    values = {n.text: _lookup(ctx, n.path) for n in walk(expr) if isinstance(n, Field)}
-    no_production = not isinstance(_lookup(ctx, (PRODUCTION,)), Mapping)
-    return Evaluation(_test(expr, values, no_production), values)
+    """Evaluate ``expr`` once; use ``Prepared`` to test many rows."""
+    return Prepared(expr).evaluate(ctx)

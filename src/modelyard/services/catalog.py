@@ -167,25 +167,32 @@ class CatalogService(ServiceBase):
             return self._versions(conn, [row], model.name)[0]
 
     def list_versions(self, name: str, filter: str | None = None) -> list[ModelVersion]:
-        with self.db.read() as conn:
-            model = self._model(conn, name)
-            rows = repo.list_versions(conn, model_ids=[model.id])
-            versions = self._versions(conn, rows, model.name)
-        return _apply_filter(versions, filter)
+        return self.search_versions(filter, name=name)
 
-    def search_versions(self, filter: str | None = None) -> list[ModelVersion]:
-        """Versions of every model matching the filter language (see ``domain.expressions``)."""
+    def search_versions(self, filter: str | None = None, *, name: str | None = None
+                        ) -> list[ModelVersion]:
+        """Versions (of every model, or of ``name``) matching the filter language.
+
+        ``field = 'literal'`` conditions on the top-level ``and`` chain (name, stage,
+        version, tags) become SQL conditions; the whole expression is then evaluated on
+        the rows that come back, so the pushdown only ever narrows, never decides.
+        """
         expr = expressions.parse(filter) if filter else None
         pinned = expressions.equality_constraints(expr) if expr else {}
         with self.db.read() as conn:
             model_ids = None
-            if isinstance(pinned.get("name"), str):
-                found = repo.find_model(conn, pinned["name"])
+            wanted = pinned.get("name") if name is None else name
+            if name is not None:
+                model_ids = [self._model(conn, name).id]
+            elif isinstance(wanted, str):
+                found = repo.find_model(conn, wanted)
                 model_ids = [found.id] if found else []
-            stage = pinned.get("stage") if isinstance(pinned.get("stage"), str) else None
-            versions = self._versions(conn, repo.list_versions(conn, model_ids=model_ids,
-                                                               stage=stage))
-        return _apply_filter(versions, filter)
+            rows = repo.list_versions(conn, model_ids=model_ids, **_pushdown(pinned))
+            versions = self._versions(conn, rows, name)
+        if expr is None:
+            return versions
+        prepared = expressions.Prepared(expr)
+        return [v for v in versions if prepared.evaluate(v.filter_context()).passed]
 
     # -- annotations --------------------------------------------------------------------
     def set_tags(
@@ -261,11 +268,19 @@ class CatalogService(ServiceBase):
                      after={"alias": alias, "version": number})
 
 
-def _apply_filter(versions: list[ModelVersion], filter: str | None) -> list[ModelVersion]:
-    if not filter:
-        return versions
-    expr = expressions.parse(filter)
-    return [v for v in versions if expressions.evaluate(expr, v.filter_context()).passed]
+def _pushdown(pinned: dict[str, Any]) -> dict[str, Any]:
+    """The equality constraints SQL can check with the same meaning as the evaluator."""
+    conditions: dict[str, Any] = {}
+    if isinstance(pinned.get("stage"), str):
+        conditions["stage"] = pinned["stage"]
+    number = pinned.get("version")
+    if isinstance(number, int) and not isinstance(number, bool):
+        conditions["version"] = number
+    tags = {key[5:]: value for key, value in pinned.items()
+            if key.startswith("tags.") and "`" not in key and isinstance(value, str)}
+    if tags:
+        conditions["tags"] = tags
+    return conditions
 
 
 def _exists(conn: Any, name: str) -> AlreadyExists:

@@ -144,7 +144,8 @@ class TrackingService(ServiceBase):
             found = load_runs(conn, repo.list_runs(conn, experiment=experiment, status=status))
         if expr is None:
             return found
-        return [r for r in found if expressions.evaluate(expr, r.filter_context()).passed]
+        prepared = expressions.Prepared(expr)
+        return [r for r in found if prepared.evaluate(r.filter_context()).passed]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         with self.db.read() as conn:

@@ -137,8 +137,10 @@ def find_by_alias(conn: Connection, model_id: int, alias: str) -> VersionRow | N
 
 
 def list_versions(
-    conn: Connection, *, model_ids: Iterable[int] | None = None, stage: str | None = None
+    conn: Connection, *, model_ids: Iterable[int] | None = None, stage: str | None = None,
+    version: int | None = None, tags: dict[str, str] | None = None,
 ) -> list[VersionRow]:
+    """Live versions, optionally narrowed; ``tags`` match exactly (JSON paths in SQL)."""
     query = (
         select(model_versions, models.c.name)
         .join(models, models.c.id == model_versions.c.model_id)
@@ -148,6 +150,10 @@ def list_versions(
         query = query.where(model_versions.c.model_id.in_(list(model_ids)))
     if stage is not None:
         query = query.where(model_versions.c.stage == stage)
+    if version is not None:
+        query = query.where(model_versions.c.version == version)
+    for key, value in (tags or {}).items():
+        query = query.where(model_versions.c.tags[key].as_string() == value)
     return list(conn.execute(query.order_by(models.c.name, model_versions.c.version)))
 
 
