@@ -137,6 +137,10 @@ def fetch(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     objects = object_digests(ws.cache, ws.tracked(paths), source=store)
     copied, already = copy_objects(store, ws.cache, objects, jobs=jobs, meter=meter,
                                    description=f"fetching from {chosen.name}")
+    # Each copy was verified as it landed: record that in the hash cache, so the checkout
+    # that follows (pull) does not hash every fetched object a second time.
+    landed = [ws.cache.local_path(d) for d in copied]
+    ws.state.put_many((path, os.stat(path), d) for path, d in zip(landed, copied, strict=True))
     ws.remote_index.add(store.url, copied)
     return _report(chosen.name, objects, copied, already)
 
