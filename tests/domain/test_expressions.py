@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelyard.domain.expression_eval import Evaluation, evaluate
 from modelyard.domain.expressions import (
     MAP_ROOTS,
     VERSION_ROOTS,
@@ -16,7 +17,6 @@ from modelyard.domain.expressions import (
     Arith,
     Compare,
     Const,
-    Evaluation,
     Expr,
     Field,
     Has,
@@ -28,7 +28,6 @@ from modelyard.domain.expressions import (
     Or,
     Value,
     equality_constraints,
-    evaluate,
     parse,
     to_text,
 )

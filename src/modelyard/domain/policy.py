@@ -17,6 +17,7 @@ from typing import Any
 
 from modelyard.domain import expressions
 from modelyard.domain.entities import _iso
+from modelyard.domain.expression_eval import evaluate
 from modelyard.errors import InvalidInput
 
 SYSTEM_ACTOR = "modelyard"  # who rejects a request whose gates fail
@@ -179,7 +180,7 @@ def evaluate_gates(
     ctx = {**candidate, expressions.PRODUCTION: dict(production) if production else None}
     results = []
     for gate in gates:
-        outcome = expressions.evaluate(expressions.parse(gate), ctx)
+        outcome = evaluate(expressions.parse(gate), ctx)
         results.append(GateResult(gate, outcome.passed, outcome.values))
     return results
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from modelyard.domain import expressions
 from modelyard.domain.entities import ModelVersion, RegisteredModel
+from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
     check_alias,
     check_metrics,
@@ -191,7 +192,7 @@ class CatalogService(ServiceBase):
             versions = self._versions(conn, rows, name)
         if expr is None:
             return versions
-        prepared = expressions.Prepared(expr)
+        prepared = Prepared(expr)
         return [v for v in versions if prepared.evaluate(v.filter_context()).passed]
 
     # -- annotations --------------------------------------------------------------------

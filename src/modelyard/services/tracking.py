@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from modelyard.domain import expressions
+from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import NAME_RE, check_metrics, check_params, check_tags
 from modelyard.domain.runs import (
     RUN_MAP_ROOTS,
@@ -144,7 +145,7 @@ class TrackingService(ServiceBase):
             found = load_runs(conn, repo.list_runs(conn, experiment=experiment, status=status))
         if expr is None:
             return found
-        prepared = expressions.Prepared(expr)
+        prepared = Prepared(expr)
         return [r for r in found if prepared.evaluate(r.filter_context()).passed]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
