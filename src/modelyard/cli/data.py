@@ -22,7 +22,14 @@ from rich.table import Table
 
 from modelyard import data
 from modelyard.cli.context import registry
-from modelyard.cli.output import console, err_console, print_json, transfer_progress, tree_size
+from modelyard.cli.output import (
+    console,
+    err_console,
+    print_json,
+    transfer_progress,
+    tree_size,
+    verified_download,
+)
 from modelyard.domain.datasets import DatasetVersion
 from modelyard.domain.names import parse_pairs
 from modelyard.services.data.progress import Meter
@@ -317,9 +324,8 @@ def get(
     """Download a registered dataset version, every byte verified (no git needed)."""
     reg = registry(ctx)
     found = reg.get_dataset(uri)
-    with transfer_progress(f"downloading {found.uri}", found.size) as advance:
-        path = reg.download_dataset(found.uri, output, progress=advance)
-    console.print(f"downloaded {found.uri} to {path}")
+    verified_download(found.uri, found.size,
+                      lambda advance: reg.download_dataset(found.uri, output, progress=advance))
 
 
 @app.command("list")

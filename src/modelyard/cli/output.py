@@ -110,3 +110,11 @@ def transfer_progress(description: str, total: int | None) -> Iterator[Callable[
     with progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def verified_download(uri: str, size: int, download: Callable[[Callable[[int], None]], Path]
+                      ) -> None:
+    """Run ``download(progress)`` under a byte progress bar and say where it landed."""
+    with transfer_progress(f"downloading {uri}", size) as advance:
+        path = download(advance)
+    console.print(f"downloaded {uri} to {path}")

@@ -13,6 +13,7 @@ from modelyard.cli.output import (
     print_json,
     transfer_progress,
     tree_size,
+    verified_download,
     version_details,
     versions_table,
 )
@@ -117,9 +118,8 @@ def download(
     """Download a version's artifact, verifying every byte against its digest."""
     reg = registry(ctx)
     found = reg.get_version(uri)
-    with transfer_progress(f"downloading {found.uri}", found.size) as advance:
-        path = reg.download(found.uri, output, progress=advance)
-    console.print(f"downloaded {found.uri} to {path}")
+    verified_download(found.uri, found.size,
+                      lambda advance: reg.download(found.uri, output, progress=advance))
 
 
 def tag(

@@ -219,19 +219,16 @@ class CatalogService(ServiceBase):
         self, name: str, version: int | str | None, field: str, value: Any, actor: str | None
     ) -> None:
         who, now = self._actor(actor), self.clock()
+        update: Callable[..., None]
         with self.db.transaction() as conn:
             if version is None:
-                row = self._model(conn, name)
-                before = row.tags if field == "tags" else row.description
-                after = {**before, **value} if field == "tags" else value
-                repo.update_model(conn, row.id, **{field: after, "updated_at": now})
-                number = None
+                row, update, number = self._model(conn, name), repo.update_model, None
             else:
                 _, row = self._resolve(conn, self._ref(name, version))
-                before = row.tags if field == "tags" else row.description
-                after = {**before, **value} if field == "tags" else value
-                repo.update_version(conn, row.id, **{field: after, "updated_at": now})
-                number = int(row.version)
+                update, number = repo.update_version, int(row.version)
+            before = row.tags if field == "tags" else row.description
+            after = {**before, **value} if field == "tags" else value
+            update(conn, row.id, **{field: after, "updated_at": now})
             action = "tags.set" if field == "tags" else "description.set"
             audit.record(conn, at=now, actor=who, action=action, model=name, version=number,
                          before={field: before}, after={field: after})
