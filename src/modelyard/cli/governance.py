@@ -1,5 +1,6 @@
 """``modelyard policy …``, ``request``, ``requests …``, ``approve``, ``reject``, ``cancel``,
-``audit [verify]`` and ``dossier``: the governed road to production, and its record."""
+``audit [verify|checkpoint|keygen]`` and ``dossier``: the governed road to production, and
+its record."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rich.table import Table
 
 from modelyard.cli.context import registry
 from modelyard.cli.lifecycle import _change, _parse_time
-from modelyard.cli.output import console, print_json
+from modelyard.cli.output import console, err_console, print_json
 from modelyard.domain.policy import GateResult, Policy, PromotionRequest, RequestStatus
 from modelyard.errors import IntegrityError, InvalidTransition
 
@@ -205,30 +206,113 @@ def cancel(
     console.print(f"cancelled request #{request_id}")
 
 
+AUDIT_VERBS = ("verify", "checkpoint", "keygen")
+KeyOpt = Annotated[Path | None, typer.Option(
+    "--key", envvar="MODELYARD_AUDIT_KEY", show_envvar=True,
+    help="Ed25519 key file that signs checkpoints (keep it off the database host).")]
+
+
 def audit(
     ctx: typer.Context,
     target: Annotated[str | None, typer.Argument(
-        metavar="[NAME|verify]",
-        help="A model's events only; 'verify' recomputes the hash chain instead.")] = None,
+        metavar="[NAME|verify|checkpoint|keygen]",
+        help="A model's events only; 'verify' checks the log, 'checkpoint' signs its head, "
+             "'keygen FILE' makes a signing key.")] = None,
+    file: Annotated[Path | None, typer.Argument(
+        metavar="[FILE]", help="For 'keygen': where to write the private key.")] = None,
     since: Annotated[str | None, typer.Option(
         help="Events at or after this ISO-8601 time (UTC if no offset).")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="For 'verify': prove the log still extends this checkpoint.")
+    ] = None,
+    public_key: Annotated[Path | None, typer.Option(
+        "--public-key", envvar="MODELYARD_AUDIT_PUBLIC_KEY", show_envvar=True,
+        help="For 'verify --checkpoint': the public key (.pub) that checks its signature "
+             "[default: the public half of --key].")] = None,
+    key: KeyOpt = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="For 'checkpoint': write it here [default: standard output].")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """The audit log (every change, hash-chained); 'audit verify' checks the chain (exit 1)."""
-    reg = registry(ctx)
-    if target == "verify":
-        report = reg.verify_audit()
-        if json:
-            print_json(report.to_dict())
-            if not report.ok:
-                raise typer.Exit(1)
-        elif not report.ok:
-            raise IntegrityError(f"audit chain broken at event {report.bad_seq}: {report.reason}",
-                                 hint="restore the database from a backup and compare",
-                                 seq=report.bad_seq)
-        else:
-            console.print(f"[green]audit chain intact[/]: {report.checked} events")
+    """The audit log (every change, hash-chained). 'audit verify' checks the chain, replays it
+    against the tables and, with --checkpoint, proves it extends a signed checkpoint (exit 1)."""
+    verb = target if target in AUDIT_VERBS else None
+    _only_for(verb, keygen=file, checkpoint=output, verify=checkpoint)
+    if verb == "keygen":
+        _audit_keygen(file, json)
+    elif verb == "checkpoint":
+        _audit_checkpoint(ctx, key, output, json)
+    elif verb == "verify":
+        _audit_verify(ctx, checkpoint, public_key or key, json)
+    else:
+        _audit_list(ctx, target, since, json)
+
+
+def _only_for(verb: str | None, **given: object) -> None:
+    for owner, value in given.items():
+        if value is not None and verb != owner:
+            what = "FILE" if owner == "keygen" else (
+                "--output" if owner == "checkpoint" else "--checkpoint")
+            raise typer.BadParameter(f"{what} is only for 'modelyard audit {owner}'")
+
+
+def _audit_keygen(file: Path | None, json_output: bool) -> None:
+    from modelyard.services import checkpoints
+
+    if file is None:
+        raise typer.BadParameter("'modelyard audit keygen FILE' needs the FILE to write")
+    private, public = checkpoints.generate_key(file)
+    ident = checkpoints.key_id(checkpoints.load_public_key(public))
+    if json_output:
+        print_json({"private_key": str(private), "public_key": str(public), "key_id": ident})
         return
+    console.print(f"wrote {private} (mode 0600) and {public} (key {ident})\n"
+                  f"sign with MODELYARD_AUDIT_KEY={private}; give {public} to auditors",
+                  highlight=False)
+
+
+def _audit_checkpoint(ctx: typer.Context, key: Path | None, output: Path | None,
+                      json_output: bool) -> None:
+    signed = registry(ctx).audit_checkpoint(key, output=output)
+    if output is None or json_output:
+        print_json(signed.to_dict())
+    else:
+        console.print(f"wrote the checkpoint of event {signed.seq} ({signed.hash[:19]}…) to "
+                      f"{output}; ship it somewhere the database administrator cannot rewrite",
+                      highlight=False)
+
+
+def _audit_verify(ctx: typer.Context, checkpoint: Path | None, public_key: Path | None,
+                  json_output: bool) -> None:
+    report = registry(ctx).verify_audit(checkpoint, public_key=public_key)
+    if json_output:
+        print_json(report.to_dict())
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    if report.ok:
+        extends = (f"; extends the checkpoint at event {report.checkpoint.seq}"
+                   if report.checkpoint else "")
+        console.print(f"[green]audit chain intact[/]: {report.checked} events; the tables agree "
+                      f"with the log{extends}")
+        return
+    for line in report.problems():
+        err_console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    found = [] if report.chain_ok else [f"audit chain broken at event {report.bad_seq}"]
+    if report.checkpoint is not None and not report.checkpoint.ok:
+        found.append(f"the log does not extend the checkpoint at event {report.checkpoint.seq}")
+    if report.disagreements:
+        found.append(f"{len(report.disagreements)} disagreement(s) between the tables and the "
+                     "audit log")
+    raise IntegrityError("; ".join(found), seq=report.bad_seq,
+                         hint="the database was edited outside Modelyard or restored from an "
+                              "older copy: compare it with a backup and the shipped checkpoints")
+
+
+def _audit_list(ctx: typer.Context, target: str | None, since: str | None,
+                json: bool) -> None:
+    reg = registry(ctx)
     events = reg.audit(target, since=_parse_time(since) if since else None)
     if json:
         print_json([e.to_dict() for e in events])

@@ -2,13 +2,16 @@
 
 ``history --at`` and the state-machine tests both rely on this: the events alone must be
 enough to say which version held production, and which aliases pointed where, at any time.
+``audit verify`` replays the whole log the same way and compares the result with the tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
+from modelyard.domain.audit_report import Facts
 from modelyard.domain.entities import AuditEvent, HistoryState
 
 
@@ -35,3 +38,59 @@ def replay(name: str, events: Iterable[AuditEvent], at: datetime | None = None) 
             stages.pop(event.version, None)
     production = next((v for v, s in stages.items() if s == "production"), None)
     return HistoryState(name, at, production, stages, aliases, deleted, seen)
+
+
+VERSION_FIELDS = ("stage", "digest", "size", "description", "tags", "params", "metrics",
+                  "lineage")
+POLICY_FIELDS = ("approvals", "reviewers", "gates", "allow_self_approval",
+                 "rollback_needs_approval")
+VERSION_CHANGES = ("version.transition", "version.rollback", "tags.set", "description.set")
+DATASET_FIELDS = ("digest", "kind", "artifact_name", "size", "file_count", "source",
+                  "description", "tags")
+
+
+def logged_facts(events: Iterable[AuditEvent]) -> Facts:
+    """What the whole log says the registry holds now, in the shape ``compare`` reads.
+
+    Only fields an event actually carries are set, so events written by older versions
+    (with fewer fields) leave those fields unchecked instead of raising false alarms.
+    """
+    facts: Facts = {}
+    for event in events:
+        after, name, number = event.after or {}, event.model, event.version
+        action = event.action
+        if action == "dataset.register" and "dataset" in after and "version" in after:
+            data = facts.setdefault(("dataset", str(after["dataset"]), int(after["version"])), {})
+            data.update({"exists": True, **{k: after[k] for k in DATASET_FIELDS if k in after}})
+            continue
+        if name is None:
+            continue
+        model = facts.setdefault(("model", name, None), {"exists": True})
+        if action == "model.create":
+            created: dict[str, Any] = {"deleted": False, "policy_version": 0, "last_version": 0}
+            model.update(created, **{k: after[k] for k in ("description", "tags") if k in after})
+        elif action == "model.delete":
+            model["deleted"] = True
+        elif action == "policy.set" and "policy_version" in after:
+            policy_version = int(after["policy_version"])
+            model["policy_version"] = policy_version
+            facts[("policy", name, policy_version)] = {
+                "exists": True, **{k: after[k] for k in POLICY_FIELDS if k in after}}
+        elif action.startswith("alias.") and "alias" in after:
+            target = after.get("version")
+            model["@" + str(after["alias"])] = None if target is None else int(target)
+        elif number is None:
+            if action in ("tags.set", "description.set"):
+                model.update(after)
+        else:
+            version = facts.setdefault(("version", name, number), {"exists": True})
+            if action == "version.register":
+                version.update({"deleted": False,
+                                **{k: after[k] for k in VERSION_FIELDS if k in after}})
+                if "last_version" in model:
+                    model["last_version"] = max(int(model["last_version"]), number)
+            elif action == "version.delete":
+                version["deleted"] = True
+            elif action in VERSION_CHANGES:
+                version.update({k: v for k, v in after.items() if k in VERSION_FIELDS})
+    return facts

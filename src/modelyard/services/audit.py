@@ -128,3 +128,28 @@ def verify_chain(conn: Connection) -> tuple[int, AuditEvent | None, str]:
     if head.event_count != last_seq or head.last_event_hash != last_hash:
         return checked, prev, f"events after event {last_seq} were removed"
     return checked, None, ""
+
+
+def snapshot(conn: Connection) -> None:
+    """Make the rest of this read transaction one snapshot (PostgreSQL reads each statement
+    afresh by default; SQLite's deferred read transaction already is one), so a write
+    committed between reading the head, the events and the tables never looks like tampering.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """The chain head as ``registry_state`` records it: (event count, last event's hash)."""
+    row = conn.execute(select(registry_state).where(registry_state.c.id == 1)).one()
+    return int(row.event_count), str(row.last_event_hash)
+
+
+def event_at(conn: Connection, seq: int) -> AuditEvent | None:
+    row = conn.execute(select(audit_events).where(audit_events.c.seq == seq)).first()
+    return to_event(row) if row is not None else None
+
+
+def last_event(conn: Connection) -> AuditEvent | None:
+    row = conn.execute(select(audit_events).order_by(audit_events.c.seq.desc()).limit(1)).first()
+    return to_event(row) if row is not None else None

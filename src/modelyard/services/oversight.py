@@ -1,4 +1,8 @@
-"""What an auditor reads: the audit log, its verification, and a version's dossier.
+"""What an auditor reads: the audit log, its verification, checkpoints, and a version's dossier.
+
+Verification is three checks in one snapshot: the hash chain, a replay of the log compared
+with the tables (an edit the log does not explain is named field by field), and optionally a
+signed checkpoint the current log must still extend (see ``services.checkpoints``).
 
 The dossier gathers, in one JSON document, everything that justified (or refused) a version's
 way to production: the version and its digest, its lineage, the policy versions that judged it,
@@ -8,16 +12,23 @@ result of recomputing the hash chain at the moment of export.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.audit_report import AuditReport, compare
 from modelyard.domain.entities import AuditEvent
-from modelyard.domain.policy import ChainReport
-from modelyard.services import audit
+from modelyard.domain.history import logged_facts
+from modelyard.errors import IntegrityError
+from modelyard.services import audit, checkpoints
+from modelyard.services.checkpoints import Checkpoint
 from modelyard.services.governance import GovernanceService
+from modelyard.services.state_facts import current_facts
 from modelyard.storage import governance_repository as gov
+from modelyard.storage.database import redact
 
 DOSSIER_FORMAT = 1
 STAGE_ACTIONS = frozenset({"version.transition", "version.rollback", "promotion.direct"})
@@ -33,10 +44,48 @@ class OversightService(GovernanceService):
                 self._model(conn, name)
             return audit.list_events(conn, model=name, since=since)
 
-    def verify_audit(self) -> ChainReport:
-        """Recompute every event's hash and link; name the first event that does not fit."""
+    def verify_audit(
+        self, checkpoint: Checkpoint | str | os.PathLike[str] | None = None, *,
+        public_key: str | os.PathLike[str] | None = None,
+    ) -> AuditReport:
+        """Recompute the chain, replay it against the tables and, given a checkpoint (a file
+        or a ``Checkpoint``), prove the log still extends it. A checkpoint whose signature
+        does not verify with ``public_key`` (default: ``$MODELYARD_AUDIT_PUBLIC_KEY``, else
+        the public half of ``$MODELYARD_AUDIT_KEY``) is refused with ``IntegrityError``."""
+        signed = None
+        if checkpoint is not None:
+            signed = (checkpoint if isinstance(checkpoint, Checkpoint)
+                      else checkpoints.read_checkpoint(checkpoint))
+            checkpoints.verify_signature(signed, checkpoints.load_public_key(public_key))
         with self.db.read() as conn:
-            return _chain_report(conn)
+            audit.snapshot(conn)
+            return _full_report(conn, signed)
+
+    def audit_checkpoint(
+        self, key: str | os.PathLike[str] | None = None, *,
+        output: str | os.PathLike[str] | None = None,
+    ) -> Checkpoint:
+        """Sign the chain head with the Ed25519 key file ``key`` (default:
+        ``$MODELYARD_AUDIT_KEY``); write it to ``output`` if given. Refused while the log
+        does not verify: a checkpoint must never vouch for a tampered log."""
+        private = checkpoints.load_private_key(key)
+        with self.db.read() as conn:
+            audit.snapshot(conn)
+            report = _full_report(conn, None)
+            if not report.ok:
+                raise IntegrityError(
+                    f"refusing to checkpoint an audit log that does not verify: "
+                    f"{report.problems()[0]}", hint="run 'modelyard audit verify' to see every "
+                                                    "problem")
+            seq, head_hash = audit.head(conn)
+            first, last = audit.event_at(conn, 1), audit.event_at(conn, seq)
+        signed = checkpoints.sign(
+            private, seq=seq, hash=head_hash, event_at=last.at if last else None,
+            at=self.clock(), registry=first.hash if first else audit.GENESIS_HASH,
+            registry_url=redact(self.db.url))
+        if output is not None:
+            checkpoints.write_checkpoint(signed, Path(output))
+        return signed
 
     def dossier(self, name: str, version: int | str) -> dict[str, Any]:
         """One JSON-ready document that justifies a version's promotion, for auditors."""
@@ -52,7 +101,7 @@ class OversightService(GovernanceService):
                 if e.action == "promotion.direct"}
             policies = {str(n): self._policy(conn, model, n).to_dict() for n in sorted(bound)}
             current = self._policy(conn, model)
-            chain = _chain_report(conn)
+            chain = _full_report(conn, None)
         return {
             "dossier_format": DOSSIER_FORMAT,
             "generated_at": self.clock().isoformat(),
@@ -68,6 +117,10 @@ class OversightService(GovernanceService):
         }
 
 
-def _chain_report(conn: Connection) -> ChainReport:
+def _full_report(conn: Connection, checkpoint: Checkpoint | None) -> AuditReport:
     checked, bad, reason = audit.verify_chain(conn)
-    return ChainReport(checked, bad.seq if bad else None, reason)
+    disagreements = compare(current_facts(conn), logged_facts(audit.list_events(conn)))
+    checked_point = (None if checkpoint is None else
+                     checkpoints.check_extends(conn, checkpoint, chain_ok=bad is None))
+    return AuditReport(checked, bad.seq if bad else None, reason, tuple(disagreements),
+                       checked_point)
