@@ -66,7 +66,7 @@ def connect(
             hint="use a sqlite:/// or postgresql:// registry URL",
         )
     database = Database(settings.registry_uri)
-    return Registry(database, ObjectStore(settings.store_uri, storage_options),
+    return Registry(database, ObjectStore(settings.store_uri, storage_options, registry=True),
                     user=settings.user)
 
 

@@ -15,14 +15,17 @@ current directory, as on the command line::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from modelyard.config import Settings
 from modelyard.services.data import add as _add
 from modelyard.services.data import checkout as _checkout
 from modelyard.services.data import diff as _diff
 from modelyard.services.data import gc as _gc
+from modelyard.services.data import references as _references
 from modelyard.services.data import remotes as _remotes
 from modelyard.services.data import status as _status
 from modelyard.services.data import transfer as _transfer
@@ -109,11 +112,26 @@ def diff(old: str = "HEAD", new: str | None = None, *,
         return _diff.diff(ws, old, new)
 
 
-def gc(*, root: PathLike | None = None, all_commits: bool = False, remote: str | None = None,
-       dry_run: bool = False) -> GcReport:
-    """Delete unreferenced objects from the cache (or from ``remote``)."""
+def gc(*, root: PathLike | None = None, workspace: bool = False, all_branches: bool = False,
+       all_tags: bool = False, all_commits: bool = False, remote: str | None = None,
+       only_this_clone: bool = False, dry_run: bool = False,
+       grace: timedelta | float = _gc.DEFAULT_GRACE,
+       confirm: Callable[[GcReport], bool] | None = None,
+       registry_store: str | None = None) -> GcReport:
+    """Delete objects nothing references from the cache (or from ``remote``).
+
+    Keeps everything git can reach (branches, tags, stashes, reflogs), the index and the
+    working tree, unless narrowed (``workspace``, ``all_branches``, ``all_tags``); never
+    deletes objects younger than ``grace`` (a timedelta or seconds). ``confirm(plan)``
+    may veto. A remote needs ``only_this_clone=True`` and must not be a registry store
+    (``registry_store``, default: this machine's, from ``MODELYARD_*``).
+    """
+    scope = _references.Scope(workspace=workspace, all_branches=all_branches,
+                              all_tags=all_tags, all_commits=all_commits)
+    stores = [registry_store or Settings.resolve().store_uri]
     with open_workspace(root) as ws:
-        return _gc.gc(ws, all_commits=all_commits, remote=remote, dry_run=dry_run)
+        return _gc.gc(ws, scope=scope, remote=remote, only_this_clone=only_this_clone,
+                      dry_run=dry_run, grace=grace, confirm=confirm, registry_stores=stores)
 
 
 def unprotect(*paths: PathLike, root: PathLike | None = None) -> list[str]:

@@ -51,7 +51,8 @@ def test_cli_workflow_with_json(cli: Any, repo: Path, tmp_path: Path) -> None:
     assert cli("checkout", "--json")["restored"] == ["data/set"]
     assert (repo / "data/set/b.txt").read_text() == "b"
     assert cli("gc", "--all-commits", "--dry-run", "--json")["removed"] == []
-    assert cli("gc", "--dry-run", "--json")["removed_count"] == 2
+    assert cli("gc", "--dry-run", "--json")["removed_count"] == 0
+    assert cli("gc", "--workspace", "--grace", "0", "--dry-run", "--json")["removed_count"] == 2
     pulled = cli("pull", "--json")
     assert pulled["checkout"]["unchanged"] == ["data/set"]
     assert "made writable" in cli("unprotect", "data/set").stdout

@@ -129,10 +129,11 @@ def test_gc_dry_run_real_and_all_commits(repo: Path, ws: Workspace, tmp_path: Pa
     write_tree(repo, {"f.txt": "v2"})
     data.add("f.txt")
     commit(repo, "v2")
-    assert data.gc(all_commits=True).removed == []
-    dry = data.gc(dry_run=True)
+    assert data.gc(all_commits=True, grace=0).removed == []
+    assert data.gc(grace=0).removed == []  # the default keeps every commit's data
+    dry = data.gc(workspace=True, dry_run=True, grace=0)
     assert dry.removed == [old] and ws.cache.exists(old)
-    data.gc()
+    data.gc(workspace=True, grace=0)
     assert not ws.cache.exists(old)
     git(repo, "checkout", "-q", "HEAD~1")
     with pytest.raises(NotFound, match="not in the cache"):
@@ -149,8 +150,8 @@ def test_gc_on_a_remote_removes_only_unreferenced_objects(repo: Path, tmp_path: 
     data.add("d")
     commit(repo, "v2")
     data.push()
-    assert data.gc(remote="origin", all_commits=True).removed == []
-    report = data.gc(remote="origin")
+    assert data.gc(remote="origin", only_this_clone=True, grace=0).removed == []
+    report = data.gc(remote="origin", only_this_clone=True, workspace=True, grace=0)
     assert len(report.removed) == 2  # the old b.txt and the old manifest
     assert data.status(cloud=True).clean
 

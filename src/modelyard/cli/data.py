@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from modelyard import data
-from modelyard.cli.context import registry
+from modelyard.cli.context import registry, settings
 from modelyard.cli.output import (
     console,
     err_console,
@@ -32,6 +34,7 @@ from modelyard.cli.output import (
 )
 from modelyard.domain.datasets import DatasetVersion
 from modelyard.domain.names import parse_pairs
+from modelyard.errors import InvalidInput
 from modelyard.services.data.progress import Meter
 
 app = typer.Typer(help="Version data with git: pointer files in git, content in a cache and "
@@ -265,25 +268,97 @@ def diff(
         console.print(f"no data changes between {report.old} and {report.new}")
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_SHOWN = 10  # objects listed before the prompt; --dry-run --json lists them all
+
+
+def _grace_seconds(text: str) -> float:
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise InvalidInput(f"--grace takes a duration such as 0, 90s, 30m, 1h or 2d; got {text!r}")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
+
+def _interactive() -> bool:
+    """Whether someone can answer a prompt: stdin is a terminal."""
+    return sys.stdin.isatty()
+
+
+def _confirm_gc(plan: data.GcReport) -> bool:
+    """Show what gc would delete and ask; refuse outright when nobody can answer."""
+    summary = (f"remove {len(plan.garbage)} object(s), {sum(g.size for g in plan.garbage):,} "
+               f"bytes, from {plan.store}")
+    if not _interactive():
+        raise InvalidInput(f"refusing to {summary}: no terminal to confirm on",
+                           hint="pass --yes to delete without asking, or --dry-run to list "
+                                "what would be removed")
+    err_console.print(f"kept: everything referenced by the {', '.join(plan.scope)}",
+                      highlight=False)
+    for item in plan.garbage[:_SHOWN]:
+        err_console.print(f"  {item.digest}  {item.size:,} bytes", highlight=False)
+    if len(plan.garbage) > _SHOWN:
+        err_console.print(f"  … and {len(plan.garbage) - _SHOWN} more (see --dry-run --json)")
+    return typer.confirm(f"{summary}?", default=False, err=True)
+
+
 @app.command("gc")
 def gc(
+    ctx: typer.Context,
+    workspace: Annotated[bool, typer.Option(
+        "--workspace", "-w", help="Narrow what is kept to the working tree and the index "
+                                  "(plus --all-branches/--all-tags tips if given).")] = False,
+    all_branches: Annotated[bool, typer.Option(
+        "--all-branches", help="Narrow to the working tree, index and the tips of local and "
+                               "remote-tracking branches.")] = False,
+    all_tags: Annotated[bool, typer.Option(
+        "--all-tags", help="Narrow to the working tree, index and tagged commits.")] = False,
     all_commits: Annotated[bool, typer.Option(
-        "--all-commits", "-a", help="Also keep data of every commit of every branch and tag.")
+        "--all-commits", "-a", help="Keep the data of every commit git can reach (branches, "
+                                    "tags, stashes, reflogs): the default, kept for scripts.")
     ] = False,
     remote: Annotated[str | None, typer.Option(
         "--remote", "-r", help="Clean this remote instead of the local cache.")] = None,
+    only_this_clone: Annotated[bool, typer.Option(
+        "--only-this-clone", help="Accept that a remote gc sees only this clone's references "
+                                  "(data other clones pushed for their branches is deleted).")
+    ] = False,
+    grace: Annotated[str, typer.Option(
+        "--grace", help="Never delete objects younger than this (0, 90s, 30m, 1h, 2d), so a "
+                        "concurrent add or push is not raced.")] = "1h",
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Delete without asking (needed when stdin is not a terminal).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", "-n", help="Only list what would be deleted.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Delete objects no pointer references (the working tree's, or all commits')."""
-    report = data.gc(all_commits=all_commits, remote=remote, dry_run=dry_run)
+    """Delete cached (or pushed) objects nothing references; shows them and asks first.
+
+    Keeps by default the data of the working tree, the index and every commit git can
+    reach: local and remote-tracking branches, tags, stashes and reflogs.
+    """
+    if remote and dry_run and not only_this_clone:
+        err_console.print("note: this lists what this clone does not reference; other clones "
+                          "may need some of it", highlight=False)
+    report = data.gc(workspace=workspace, all_branches=all_branches, all_tags=all_tags,
+                     all_commits=all_commits, remote=remote, only_this_clone=only_this_clone,
+                     dry_run=dry_run, grace=_grace_seconds(grace),
+                     confirm=None if yes else _confirm_gc,
+                     registry_store=settings(ctx).store_uri)
     if json:
         print_json(report.to_dict())
         return
+    if report.declined:
+        console.print("nothing removed")
+        return
     verb = "would remove" if dry_run else "removed"
-    console.print(f"{verb} {len(report.removed)} object(s) from {report.store}; "
-                  f"{report.kept} referenced object(s) kept")
+    console.print(f"{verb} {report.removed_count} object(s), {report.removed_bytes:,} bytes, "
+                  f"from {report.store}; kept {report.kept} referenced and {report.young} "
+                  f"younger than {grace}", highlight=False)
+    if dry_run:
+        for item in report.garbage:
+            console.print(f"  {item.digest}  {item.size:,} bytes", highlight=False)
 
 
 @app.command("unprotect")

@@ -60,6 +60,10 @@ _NETWORK_ERROR_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs",
 # upload opened with autocommit=False stays invisible until commit(). Anything else
 # gets a temporary name and a rename.
 _OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "adl"})
+# A registry's store holds this file at its root (written before its first object), so
+# ``data gc --remote`` can tell it from a data remote: the same layout, but its references
+# live in the registry database, not in git.
+REGISTRY_MARKER = "MODELYARD_REGISTRY"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -165,8 +169,10 @@ def _corrupted(digest: str, problem: str) -> IntegrityError:
 class ObjectStore:
     """Content-addressed objects under a folder, ``file://``, ``s3://`` or any fsspec URL."""
 
-    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None,
+                 *, registry: bool = False) -> None:
         self.url = url
+        self._unmarked = registry  # a registry's store: write REGISTRY_MARKER before objects
         try:
             fs, root = fsspec.core.url_to_fs(os.path.expanduser(url), **(storage_options or {}))
         except ImportError as exc:
@@ -323,6 +329,7 @@ class ObjectStore:
         digest = hash_bytes(data)
         if self.exists(digest):
             return digest
+        self._mark_registry()
         target = self._path(digest)
         if self.is_local:
             fd, tmp = self._local_temp(target)
@@ -337,6 +344,24 @@ class ObjectStore:
             self._put_remote_bytes(target, data)
         return digest
 
+    def _mark_registry(self) -> None:
+        if not self._unmarked:
+            return
+        self._unmarked = False
+        text = b"A Modelyard registry keeps versions here: not a data remote to gc.\n"
+        if self.is_local:
+            os.makedirs(self.root, exist_ok=True)
+            marker = os.path.join(self.root, REGISTRY_MARKER)
+            if not os.path.exists(marker):
+                fd, tmp = _make_temp(self.root, 0o444)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(text)
+                os.replace(tmp, marker)
+            return
+        with self._remote():
+            if not self.fs.exists(f"{self.root}/{REGISTRY_MARKER}"):
+                self.fs.pipe_file(f"{self.root}/{REGISTRY_MARKER}", text)
+
     def _local_temp(self, target: str) -> tuple[int, str]:
         directory = os.path.dirname(target)
         # Read-only: stored objects are immutable, so guard them against accidental writes.
@@ -348,6 +373,7 @@ class ObjectStore:
 
     def _write_file(self, source: str, digest: str, progress: Progress | None) -> None:
         """Copy ``source`` into the store under ``digest``, hashing as it goes."""
+        self._mark_registry()
         try:
             src = open(source, "rb")  # noqa: SIM115 - closed below, in every branch
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
@@ -455,6 +481,7 @@ class ObjectStore:
         source = os.fspath(path)
         if not os.path.exists(source):
             raise InvalidInput(f"path not found: {source}", path=source)
+        self._mark_registry()  # once, before the parallel writes below
         if not os.path.isdir(source):
             digest = self.put_file(source, hash_file_cached(source, cache), progress)
             return StoredTree(digest, "file", os.path.getsize(source), 1, None)

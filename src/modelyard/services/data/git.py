@@ -58,7 +58,7 @@ def pointer_blobs(root: str, commit: str) -> dict[str, str]:
             continue
         meta, _, path = record.decode("utf-8", "surrogateescape").partition("\t")
         kind, blob = meta.split()[1:3]
-        if kind == "blob" and path.endswith(SUFFIX) and not path.startswith(".modelyard/"):
+        if kind == "blob" and _is_pointer(path):
             blobs[path] = blob
     return blobs
 
@@ -80,9 +80,54 @@ def read_blobs(root: str, blobs: Iterable[str]) -> dict[str, bytes]:
     return contents
 
 
-def all_commits(root: str) -> list[str]:
-    """Every commit reachable from any branch, tag or the stash."""
-    return run(root, ["rev-list", "--all"]).decode().split()
+def history_pointer_blobs(root: str) -> set[str]:
+    """Blob ids of every pointer file in every commit git can still reach.
+
+    "Reach" as ``git gc`` means it: from any ref (local and remote-tracking branches, tags,
+    ``refs/stash``, other worktrees' HEADs) or any reflog entry (older stashes, reset or
+    amended commits). One ``git log`` walk prints, per commit, the pointer blobs that differ
+    from each parent; every blob of every commit's tree is new in some commit (or a root), so
+    the union is exact without listing each commit's tree (``ls-tree`` per commit was one
+    process per commit).
+    """
+    out = run(root, ["-c", "log.showSignature=false", "log", "--all", "--reflog",
+                     "--full-history", "--diff-merges=separate", "--root", "--no-renames",
+                     "--no-ext-diff", "--no-textconv", "--raw", "--no-abbrev", "-z",
+                     "--format=", "--", f"*{SUFFIX}"])
+    blobs: set[str] = set()
+    records = iter(out.split(b"\0"))
+    for record in records:  # ":old_mode new_mode old_blob new_blob status" NUL path NUL
+        meta = record.lstrip(b"\n")
+        if not meta.startswith(b":"):
+            continue
+        path = next(records, b"")
+        _old_mode, new_mode, _old, new, _status = meta[1:].decode().split()
+        if new_mode.startswith("100") and _is_pointer(path.decode("utf-8", "surrogateescape")):
+            blobs.add(new)
+    return blobs
+
+
+def tip_commits(root: str, *, branches: bool, tags: bool) -> list[str]:
+    """Commits at the tip of every local and remote-tracking branch, and/or every tag."""
+    refs = (["--branches", "--remotes"] if branches else []) + (["--tags"] if tags else [])
+    if not refs:
+        return []
+    return run(root, ["rev-list", "--no-walk", *refs]).decode().split()
+
+
+def index_pointer_blobs(root: str) -> set[str]:
+    """Blob ids of the pointer files in the index (every stage, so a conflict keeps all)."""
+    out = run(root, ["ls-files", "-z", "--stage", "--", f"*{SUFFIX}"])
+    blobs: set[str] = set()
+    for record in out.split(b"\0"):
+        meta, _, path = record.decode("utf-8", "surrogateescape").partition("\t")
+        if meta and _is_pointer(path):
+            blobs.add(meta.split()[1])
+    return blobs
+
+
+def _is_pointer(path: str) -> bool:
+    return path.endswith(SUFFIX) and not path.startswith(".modelyard/")
 
 
 def tracked_pointer_files(root: str) -> list[str]:
