@@ -122,7 +122,7 @@ def test_a_busy_untouched_registry_raises_no_alarm(fraud: Registry, tmp_path: Pa
 
 def test_old_events_without_a_field_raise_no_false_alarm(fraud: Registry) -> None:
     """A registry written before events recorded the digest: the digest is simply unchecked."""
-    _rewrite_events(fraud, lambda e: {**e, "after": {k: v for k, v in e["after"].items()
+    rewrite_events(fraud, lambda e: {**e, "after": {k: v for k, v in e["after"].items()
                                                      if k != "digest"}}
                     if e["action"] == "version.register" else e)
     assert fraud.verify_audit().ok
@@ -159,7 +159,7 @@ def test_disagreement_describes_missing_rows() -> None:
 
 
 # -- helpers shared with the checkpoint tests ------------------------------------------------
-def _rewrite_events(reg: Registry, change: Any, *, drop_after: int | None = None) -> None:
+def rewrite_events(reg: Registry, change: Any, *, drop_after: int | None = None) -> None:
     """What a database administrator can do without any secret: edit or drop events, then
     recompute every hash with the project's own function and move the head to match."""
     with reg.db.engine.begin() as conn:
