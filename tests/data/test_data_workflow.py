@@ -108,6 +108,8 @@ def test_missing_cache_content_says_to_pull(repo: Path, ws: Workspace) -> None:
 def test_hardlinked_checkout_is_read_only_and_unprotect_keeps_cache_intact(
     repo: Path, ws: Workspace
 ) -> None:
+    ws.config.links = ["hardlink", "copy"]  # opt-in since hardlinks became unsafe by default
+    ws.save_config()
     write_tree(repo, {"d/a.txt": "original"})
     digest = data.add("d")[0].tracked.pointer.digest
     os.remove(repo / "d/a.txt")

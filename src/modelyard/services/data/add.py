@@ -15,7 +15,7 @@ from modelyard.domain import pointer as pointers
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput
 from modelyard.services.data.progress import NULL_METER, Meter
-from modelyard.services.data.scan import describe, folder_fingerprint
+from modelyard.services.data.scan import describe, folder_fingerprint, skip_reserved
 from modelyard.services.data.workspace import Tracked, Workspace, write_atomic
 
 
@@ -43,7 +43,7 @@ def _checked(ws: Workspace, path: str | os.PathLike[str]) -> str:
     rel = ws.relpath(path)
     if pointers.is_pointer_path(rel):
         rel = pointers.data_path(rel)
-    full = ws.abspath(rel)
+    full = ws.target(rel, os.fspath(path))  # no symlinked folder leading out of the tree
     if not os.path.exists(full):
         raise InvalidInput(f"{rel} does not exist", path=rel)
     if os.path.islink(full) and not _inside(os.path.realpath(full), ws.link_roots):
@@ -65,8 +65,8 @@ def _add_one(ws: Workspace, rel: str, meter: Meter, workers: int | None) -> Adde
         return Added(unchanged, False)
     meter.start(f"adding {rel}", None, None)
     print_ = folder_fingerprint(full, ws.link_roots) if os.path.isdir(full) else None
-    stored = ws.cache.put_tree(full, progress=meter.advance, workers=workers, cache=ws.state,
-                               link_roots=ws.link_roots)
+    stored = ws.cache.put_tree(full, progress=meter.advance, workers=workers,
+                               ignore=skip_reserved, cache=ws.state, link_roots=ws.link_roots)
     pointer = Pointer(stored.digest, stored.kind, stored.size, stored.file_count)
     if print_ is not None:
         ws.dirs.put(full, print_, pointer)

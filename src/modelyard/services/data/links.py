@@ -39,9 +39,7 @@ def place(source: str, target: str, strategies: Sequence[str], executable: bool)
                 continue
             raise
         try:
-            if os.path.isdir(target) and not os.path.islink(target):
-                shutil.rmtree(target)
-            os.replace(tmp, target)
+            os.replace(tmp, target)  # never a folder: checkout removed what it may remove
         except BaseException:
             _remove(tmp)
             raise

@@ -4,6 +4,10 @@ Unchanged files are never re-hashed (the state cache vouches for them by inode, 
 and mtime), and an unchanged folder is recognised by its fingerprint (see
 ``dir_state``) without building its manifest: a no-op ``status`` over 70,000 files
 costs one scan.
+
+Anything named ``.git`` or ``.modelyard`` (or a variant, see ``domain.workpaths``)
+inside a tracked folder is not part of the data: it is skipped here, by ``add`` and by
+checkout alike, so a nested repository is never stored, replaced or deleted.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
+from modelyard.errors import InvalidInput
 from modelyard.services.data.dir_state import DirState, fingerprint
-from modelyard.storage.manifest import Entry, Manifest, scan_directory
+from modelyard.storage.manifest import Entry, Manifest, ScannedFile, scan_directory
 from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
 
 
@@ -22,7 +28,7 @@ def describe(path: str, state: StateCache | None, link_roots: Sequence[str] = ()
     """The pointer ``path`` (a file or a folder) would get if it were added now."""
     if not os.path.isdir(path):
         return Pointer(hash_file_cached(path, state), "file", os.path.getsize(path), 1)
-    files = scan_directory(path, link_roots=link_roots)
+    files = scan_directory(path, skip_reserved, link_roots)
     key = os.path.abspath(path)
     print_ = fingerprint(files)
     known = dirs.get(key, print_) if dirs is not None else None
@@ -40,4 +46,41 @@ def folder_fingerprint(path: str, link_roots: Sequence[str] = ()) -> str:
     """Take this *before* storing or after placing a folder, then record it with
     ``DirState.put``: a file touched in between gets a new mtime, so a stale
     fingerprint can only miss, never match."""
-    return fingerprint(scan_directory(path, link_roots=link_roots))
+    return fingerprint(scan_directory(path, skip_reserved, link_roots))
+
+
+def skip_reserved(rel: str, is_dir: bool) -> bool:
+    """The ``ignore`` of every data scan: leave out ``.git``/``.modelyard`` and variants."""
+    return workpaths.is_reserved(rel.rsplit("/", 1)[-1])
+
+
+def scan_output(path: str, source: str, link_roots: Sequence[str] = (), *,
+                whole: bool = False) -> list[ScannedFile]:
+    """The files of a checked-out folder that checkout may replace or delete.
+
+    Refuses (InvalidInput naming ``source``) a file reached through a symlinked folder,
+    which could lead a delete into the cache or another output; with ``whole`` (the
+    folder itself is to be removed) also a folder holding ``.git``/``.modelyard``.
+    """
+    reserved: list[str] = []
+
+    def ignore(rel: str, is_dir: bool) -> bool:
+        if skip_reserved(rel, is_dir):
+            reserved.append(rel)
+            return True
+        return False
+
+    files = scan_directory(path, ignore, link_roots)
+    if whole and reserved:
+        raise InvalidInput(
+            f"{source}: {path} holds {reserved[0]}; checkout never deletes it",
+            hint=f"move {os.path.join(path, reserved[0])} away, or delete {source}",
+            path=source)
+    real = os.path.realpath(path)
+    for f in files:
+        if f.abspath != os.path.join(real, *f.path.split("/")):
+            raise InvalidInput(
+                f"{source}: {os.path.join(path, *f.path.split('/'))} is reached through a "
+                "symlinked folder; checkout does not write or delete through folder links",
+                hint="replace the symlinked folder by a real one", path=source)
+    return files

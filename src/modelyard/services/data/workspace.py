@@ -3,6 +3,10 @@
 ``.modelyard/config`` (YAML, committed) holds remotes and the checkout link order;
 ``.modelyard/cache`` (an object store) and ``.modelyard/state.db`` (the hash cache)
 are local and git-ignored. Every operation opens one ``Workspace`` and passes it around.
+
+Every data path is validated when its pointer is read (``domain.workpaths``) and
+again against the disk before anything is written (``Workspace.target``), because
+pointer names come from whoever made the repository.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 import yaml
 
 from modelyard.domain import pointer as pointers
+from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.services.data import git
@@ -26,6 +31,10 @@ from modelyard.storage.state_cache import StateCache
 
 DIR = ".modelyard"
 LINK_STRATEGIES = ("reflink", "hardlink", "symlink", "copy")
+DEFAULT_LINKS = ("reflink", "copy")
+"""Private bytes only: an in-place edit of a checked-out file can never reach the cache."""
+_OLD_DEFAULT_LINKS = list(LINK_STRATEGIES)
+"""What ``data init`` wrote into every config before hardlinks became opt-in."""
 _LOCAL_IGNORES = "/cache/\n/state.db*\n/tmp/\n"
 
 
@@ -43,7 +52,7 @@ class Remote:
 class Config:
     remotes: dict[str, Remote] = field(default_factory=dict)
     default_remote: str | None = None
-    links: list[str] = field(default_factory=lambda: list(LINK_STRATEGIES))
+    links: list[str] = field(default_factory=lambda: list(DEFAULT_LINKS))
 
     @classmethod
     def from_yaml(cls, text: str, source: str) -> Config:
@@ -58,12 +67,14 @@ class Config:
             if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
                 raise InvalidInput(f"{source}: remote {name!r} needs a 'url'")
             remotes[str(name)] = Remote(str(name), spec["url"], dict(spec.get("options") or {}))
-        links = (doc.get("cache") or {}).get("link", list(LINK_STRATEGIES))
+        links = (doc.get("cache") or {}).get("link", list(DEFAULT_LINKS))
         links = [links] if isinstance(links, str) else list(links)
         unknown = [s for s in links if s not in LINK_STRATEGIES]
         if unknown or not links:
             raise InvalidInput(f"{source}: cache.link must list some of "
                                f"{', '.join(LINK_STRATEGIES)}; got {links!r}")
+        if links == _OLD_DEFAULT_LINKS:  # written by init, not chosen: the safe default
+            links = list(DEFAULT_LINKS)
         default = (doc.get("core") or {}).get("remote")
         return cls(remotes, str(default) if default else None, [str(s) for s in links])
 
@@ -74,8 +85,9 @@ class Config:
                 r.name: {"url": r.url, **({"options": r.options} if r.options else {})}
                 for r in self.remotes.values()
             },
-            "cache": {"link": self.links},
         }
+        if self.links != list(DEFAULT_LINKS):
+            doc["cache"] = {"link": self.links}
         return str(yaml.safe_dump(doc, sort_keys=False))
 
 
@@ -177,17 +189,45 @@ class Workspace:
         if rel == "." or rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
             raise InvalidInput(f"{os.fspath(path)} is outside the working tree {self.root}",
                                path=os.fspath(path))
-        first = rel.split(os.sep, 1)[0]
-        if first in (DIR, ".git"):
-            raise InvalidInput(f"{os.fspath(path)} is inside {first}/, which Modelyard manages",
-                               path=os.fspath(path))
-        return rel.replace(os.sep, "/")
+        rel = rel.replace(os.sep, "/")
+        problem = workpaths.path_problem(rel)
+        if problem is not None:
+            raise InvalidInput(f"{os.fspath(path)} cannot hold tracked data: {problem}",
+                               hint="rename it; Modelyard only tracks paths inside the working "
+                                    "tree, outside .git and .modelyard", path=os.fspath(path))
+        return rel
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/"))
 
+    def target(self, rel: str, source: str) -> str:
+        """The absolute path of data path ``rel``, once the disk agrees it is safe.
+
+        ``rel`` already passed ``workpaths`` (every pointer is checked when read); here
+        its existing parent folders are resolved, so a symlinked folder cannot lead a
+        write or delete outside the tree or into ``.git``/``.modelyard``. InvalidInput
+        names ``source`` (the pointer file).
+        """
+        full = self.abspath(workpaths.check_data_path(rel, source))
+        real_root = os.path.realpath(self.root)
+        real_parent = os.path.realpath(os.path.dirname(full))
+        inside = os.path.relpath(real_parent, real_root)
+        if inside == ".":
+            return full
+        if (inside == ".." or inside.startswith(".." + os.sep) or os.path.isabs(inside)
+                or workpaths.path_problem(inside.replace(os.sep, "/")) is not None):
+            raise InvalidInput(
+                f"{source}: the folder of {rel} leads to {real_parent} through a symlink, "
+                "outside the working tree or into a folder Modelyard never writes",
+                hint=f"replace the symlinked folder by a real one, or delete {source}",
+                path=source,
+            )
+        return full
+
     # -- pointers -----------------------------------------------------------------------
     def read_pointer(self, pointer_path: str) -> Tracked:
+        """Parse one pointer file; InvalidInput if its name is not a safe data path."""
+        data_path = workpaths.check_data_path(pointers.data_path(pointer_path), pointer_path)
         full = self.abspath(pointer_path)
         try:
             with open(full, encoding="utf-8") as f:
@@ -196,7 +236,7 @@ class Workspace:
             raise NotFound(f"pointer file {pointer_path} not found", path=pointer_path) from None
         except UnicodeDecodeError:
             raise InvalidInput(f"{pointer_path} is not a text pointer file") from None
-        return Tracked(pointer_path, pointers.data_path(pointer_path), parsed)
+        return Tracked(pointer_path, data_path, parsed)
 
     def tracked(self, paths: Sequence[str | os.PathLike[str]] = ()) -> list[Tracked]:
         """Pointers selected by ``paths`` (data paths, pointer paths or folders holding
