@@ -18,17 +18,20 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Connection
 
 from modelyard.domain.audit_report import CheckpointCheck
 from modelyard.errors import AlreadyExists, IntegrityError, InvalidInput
 from modelyard.services import audit
 from modelyard.storage.hashing import hash_bytes
+
+if TYPE_CHECKING:  # imported on first use: opening a registry does not pay for cryptography
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 FORMAT = "modelyard-audit-checkpoint"
 FORMAT_VERSION = 1
@@ -69,6 +72,9 @@ class Checkpoint:
 # -- keys ----------------------------------------------------------------------------------
 def generate_key(path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Create an Ed25519 key at ``path`` (mode 0600) and its public half at ``path.pub``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private_path = Path(path)
     public_path = Path(f"{private_path}.pub")
     for existing in (private_path, public_path):
@@ -86,6 +92,9 @@ def generate_key(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 def load_private_key(path: str | os.PathLike[str] | None = None) -> Ed25519PrivateKey:
     """The signing key from ``path``, else from ``$MODELYARD_AUDIT_KEY``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     chosen = path if path is not None else os.environ.get(KEY_ENV)
     if not chosen:
         raise InvalidInput(f"no audit key: pass --key FILE or set {KEY_ENV}", hint=KEYGEN_HINT)
@@ -102,6 +111,9 @@ def load_private_key(path: str | os.PathLike[str] | None = None) -> Ed25519Priva
 def load_public_key(path: str | os.PathLike[str] | None = None) -> Ed25519PublicKey:
     """The verifying key from ``path``, else ``$MODELYARD_AUDIT_PUBLIC_KEY``, else the
     public half of ``$MODELYARD_AUDIT_KEY``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     chosen = path if path is not None else os.environ.get(PUBLIC_KEY_ENV)
     if not chosen:
         if os.environ.get(KEY_ENV):
@@ -127,6 +139,8 @@ def load_public_key(path: str | os.PathLike[str] | None = None) -> Ed25519Public
 
 def key_id(public: Ed25519PublicKey) -> str:
     """A short, stable name for a key: the BLAKE3 of its raw 32 bytes."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "ed25519:" + hash_bytes(raw).removeprefix("blake3:")[:16]
 
@@ -143,6 +157,8 @@ def sign(private: Ed25519PrivateKey, *, seq: int, hash: str, event_at: datetime 
 
 def verify_signature(checkpoint: Checkpoint, public: Ed25519PublicKey) -> None:
     """Refuse a checkpoint this key did not sign, or one edited after signing."""
+    from cryptography.exceptions import InvalidSignature
+
     given = key_id(public)
     if checkpoint.key_id != given:
         raise IntegrityError(
@@ -216,6 +232,8 @@ def write_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pa
 
 
 def _public_pem(public: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(serialization.Encoding.PEM,
                                serialization.PublicFormat.SubjectPublicKeyInfo)
 
