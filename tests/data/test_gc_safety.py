@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from gitdata import commit, git, read_tree, write_tree
 from typer.testing import CliRunner
 
@@ -323,3 +326,40 @@ def _registry_with_a_model_s3(url: str, s3: Any, tmp_path: Path) -> modelyard.Re
                             storage_options=s3.storage_options)
     reg.register("fraud", str(model))
     return reg
+
+
+# -- the history walk equals listing every commit's tree -------------------------------------
+
+_commit = st.tuples(
+    st.lists(st.integers(0, 30), max_size=2),  # parents: indexes into earlier commits
+    st.dictionaries(st.sampled_from(["a.yard", "d/b.yard", "d/e/c.yard", "x.txt", "a.yard.bak"]),
+                    st.one_of(st.none(), st.sampled_from(["1", "2", "3", "4"])), max_size=3))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(_commit, min_size=1, max_size=12))
+def test_history_walk_finds_every_pointer_blob_of_every_commit(
+        tmp_path_factory: pytest.TempPathFactory, history: list[Any]) -> None:
+    """Random DAGs with merges (also "evil" ones that change files) and deletions: one
+    ``git log`` walk sees exactly the pointer blobs that ``ls-tree`` of each commit lists."""
+    root = tmp_path_factory.mktemp("dag")
+    git(root, "init", "-q", "-b", "main")
+    script = []
+    for i, (parents, changes) in enumerate(history):
+        chosen = sorted({p % i for p in parents}) if i else []
+        branch = f"refs/heads/b{i % 3}"
+        script.append("" if chosen else f"reset {branch}\n")  # a root: no parent at all
+        script.append(f"commit {branch}\nmark :{i + 1}\n"
+                      f"committer t <t@e> {1700000000 + i} +0000\ndata 1\nc\n")
+        script.extend(f"from :{chosen[0] + 1}\n" for _ in chosen[:1])
+        script.extend(f"merge :{p + 1}\n" for p in chosen[1:])
+        for path, content in sorted(changes.items()):
+            body = f"digest: blake3:{content * 64}\n" if content else ""
+            script.append(f"M 100644 inline {path}\ndata {len(body)}\n{body}\n" if content
+                          else f"D {path}\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, check=True,
+                   input="".join(script).encode())
+    expected: set[str] = set()
+    for rev in git_helpers.run(str(root), ["rev-list", "--all"]).decode().split():
+        expected.update(git_helpers.pointer_blobs(str(root), rev).values())
+    assert git_helpers.history_pointer_blobs(str(root)) == expected
