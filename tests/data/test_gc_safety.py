@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitdata import commit, git, read_tree, write_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from gitdata import commit, git, read_tree, write_tree
 from typer.testing import CliRunner
 
 import modelyard
