@@ -1,4 +1,9 @@
-"""Validation of user-chosen names: models, aliases, tags, key=value pairs."""
+"""Validation of user-chosen names: models, aliases, tags, key=value pairs.
+
+Every pattern is applied with ``fullmatch``: ``$`` also matches before a trailing newline,
+so "fraud" plus a newline would pass as a second, look-alike ``fraud``. ``re.ASCII`` and
+explicit ranges keep Unicode digits and letters out.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,33 @@ from typing import Any
 from modelyard.domain.stages import Stage
 from modelyard.errors import InvalidInput
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
-KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}$")
-_VERSION_ALIAS_RE = re.compile(r"^v\d+$", re.IGNORECASE)
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)  # use with fullmatch
+ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}", re.ASCII)
+KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}", re.ASCII)
+_VERSION_ALIAS_RE = re.compile(r"v[0-9]+", re.IGNORECASE | re.ASCII)
 RESERVED_ALIASES = frozenset({"latest", *(s.value for s in Stage)})
+MAX_VERSION = 2**31 - 1
+"""The largest version number: version columns are INTEGER, 32 bits on PostgreSQL."""
+_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)  # no sign, no spaces, no Unicode digits
+
+
+def is_name(text: object) -> bool:
+    """Whether ``text`` is a valid model, dataset or experiment name (no exception)."""
+    return isinstance(text, str) and NAME_RE.fullmatch(text) is not None
 
 
 def check_model_name(name: str) -> str:
     """Return ``name`` if it is a valid model name, else raise ``InvalidInput``."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    return check_name(name, "model name")
+
+
+def check_name(name: str, what: str) -> str:
+    """Model, dataset and experiment names share one rule (they appear in addresses)."""
+    if not is_name(name):
         raise InvalidInput(
-            f"invalid model name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            f"invalid {what} {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit",
+            hint="no spaces, newlines or other control characters",
             name=name,
         )
     return name
@@ -30,13 +49,14 @@ def check_model_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     """Aliases are free names, except the ones that already mean something in an address."""
-    if not isinstance(alias, str) or not ALIAS_RE.match(alias):
+    if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
         raise InvalidInput(
             f"invalid alias {alias!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter",
+            hint="no spaces, newlines or other control characters",
             alias=alias,
         )
-    if alias.lower() in RESERVED_ALIASES or _VERSION_ALIAS_RE.match(alias):
+    if alias.lower() in RESERVED_ALIASES or _VERSION_ALIAS_RE.fullmatch(alias):
         raise InvalidInput(
             f"alias {alias!r} is reserved: 'latest', stage names and v<digits> "
             "already have a meaning in model addresses",
@@ -46,22 +66,40 @@ def check_alias(alias: str) -> str:
 
 
 def check_key(key: str, what: str = "key") -> str:
-    if not isinstance(key, str) or not KEY_RE.match(key):
-        raise InvalidInput(f"invalid {what} {key!r}", key=key)
+    """Param, metric and tag names: a line of printable ASCII, so keys cannot look alike."""
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+        raise InvalidInput(
+            f"invalid {what} {key!r}: use 1-250 letters, digits, '_', '.', '-', '/' or "
+            "spaces, starting with a letter, digit or '_'",
+            hint="no newlines or other control characters", key=key,
+        )
     return key
 
 
 def check_version_number(version: Any) -> int:
-    """Versions are positive integers; ``"3"`` from a command line is accepted too."""
+    """Versions are integers 1..MAX_VERSION; ``"3"`` from a command line is accepted too.
+
+    Refusing out-of-range numbers here keeps them away from SQL drivers, which raise on
+    integers wider than the column (SQLite: 64 bits, PostgreSQL INTEGER: 32 bits).
+    """
+    number: int | None = None
     if isinstance(version, int) and not isinstance(version, bool):
         number = version
-    elif isinstance(version, str) and version.strip().isdigit():
+    elif isinstance(version, str) and _DIGITS.fullmatch(version):
         number = int(version)
-    else:
-        raise InvalidInput(f"invalid version {version!r}: expected a positive integer")
-    if number < 1:
-        raise InvalidInput(f"invalid version {version!r}: expected a positive integer")
+    if number is None or not 1 <= number <= MAX_VERSION:
+        raise InvalidInput(
+            f"invalid version {_shown(version)}: version numbers are whole numbers "
+            f"from 1 to {MAX_VERSION}",
+            hint="see 'modelyard versions list NAME' for the versions that exist",
+        )
     return number
+
+
+def _shown(value: Any) -> str:
+    """``repr`` cut short, so a 5,000-digit argument does not flood the terminal."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_scalar(text: str) -> Any:

@@ -15,7 +15,7 @@ from modelyard.domain.stages import Stage
 from modelyard.errors import InvalidInput
 
 SCHEME = "models:/"
-_VERSION_RE = re.compile(r"^v?(\d+)$", re.IGNORECASE)
+_VERSION_RE = re.compile(r"v?([0-9]+)", re.IGNORECASE | re.ASCII)  # with fullmatch
 
 
 class RefKind(StrEnum):
@@ -44,12 +44,12 @@ def parse_ref(name: str, ref: str | int) -> VersionRef:
     check_model_name(name)
     if isinstance(ref, int) and not isinstance(ref, bool):
         return VersionRef(name, RefKind.NUMBER, check_version_number(ref))
-    text = str(ref).strip()
+    text = str(ref)
     if text.startswith("@"):
         return VersionRef(name, RefKind.ALIAS, check_alias(text[1:]))
     if text.lower() == "latest":
         return VersionRef(name, RefKind.LATEST)
-    match = _VERSION_RE.match(text)
+    match = _VERSION_RE.fullmatch(text)
     if match:
         return VersionRef(name, RefKind.NUMBER, check_version_number(match.group(1)))
     if text.lower() in {s.value for s in Stage}:

@@ -16,7 +16,7 @@ from modelyard.domain.entities import _iso
 from modelyard.errors import InvalidInput
 
 RUN_SCHEME = "runs:/"
-RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+RUN_ID_RE = re.compile(r"[0-9a-f]{32}")  # with fullmatch: `$` passes a trailing newline
 RUN_ROOTS: frozenset[str] = frozenset(
     {"run_id", "name", "experiment", "status", "created_by", "start_time", "end_time",
      "git_commit", "datasets", "params", "metrics", "tags"}
@@ -31,7 +31,7 @@ class RunStatus(StrEnum):
 
 
 def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
         raise InvalidInput(f"invalid run id {run_id!r}: expected 32 hex digits",
                            hint="see 'modelyard runs list'")
     return run_id

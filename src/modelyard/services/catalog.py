@@ -11,13 +11,16 @@ from modelyard.domain import expressions
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
+    MAX_VERSION,
     check_alias,
     check_metrics,
     check_model_name,
     check_params,
     check_tags,
+    is_name,
 )
 from modelyard.domain.runs import is_run_uri
+from modelyard.domain.stages import Stage
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
 from modelyard.services import audit
 from modelyard.services.base import ServiceBase
@@ -25,6 +28,7 @@ from modelyard.services.lineage import parse_parent, provenance, run_artifact_so
 from modelyard.storage import repository as repo
 
 Progress = Callable[[int], None]
+_STAGES = frozenset(s.value for s in Stage)
 
 
 class CatalogService(ServiceBase):
@@ -182,13 +186,13 @@ class CatalogService(ServiceBase):
         pinned = expressions.equality_constraints(expr) if expr else {}
         with self.db.read() as conn:
             model_ids = None
-            wanted = pinned.get("name") if name is None else name
+            conditions = _pushdown(pinned)
             if name is not None:
                 model_ids = [self._model(conn, name).id]
-            elif isinstance(wanted, str):
-                found = repo.find_model(conn, wanted)
+            elif "name" in conditions:
+                found = repo.find_model(conn, conditions.pop("name"))
                 model_ids = [found.id] if found else []
-            rows = repo.list_versions(conn, model_ids=model_ids, **_pushdown(pinned))
+            rows = repo.list_versions(conn, model_ids=model_ids, **conditions)
             versions = self._versions(conn, rows, name)
         if expr is None:
             return versions
@@ -267,15 +271,23 @@ class CatalogService(ServiceBase):
 
 
 def _pushdown(pinned: dict[str, Any]) -> dict[str, Any]:
-    """The equality constraints SQL can check with the same meaning as the evaluator."""
+    """The equality constraints SQL can check with the same meaning as the evaluator.
+
+    Only values the columns can hold are pushed: a version outside 1..MAX_VERSION would
+    overflow the driver and a NUL byte is refused by PostgreSQL. Such a value matches no
+    row, and leaving it to the evaluator says so on every backend.
+    """
     conditions: dict[str, Any] = {}
-    if isinstance(pinned.get("stage"), str):
+    if is_name(pinned.get("name")):
+        conditions["name"] = pinned["name"]
+    if pinned.get("stage") in _STAGES:
         conditions["stage"] = pinned["stage"]
     number = pinned.get("version")
-    if isinstance(number, int) and not isinstance(number, bool):
+    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= MAX_VERSION:
         conditions["version"] = number
     tags = {key[5:]: value for key, value in pinned.items()
-            if key.startswith("tags.") and "`" not in key and isinstance(value, str)}
+            if key.startswith("tags.") and "`" not in key and isinstance(value, str)
+            and "\x00" not in value}
     if tags:
         conditions["tags"] = tags
     return conditions

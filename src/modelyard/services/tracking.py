@@ -18,7 +18,13 @@ from sqlalchemy import Connection
 
 from modelyard.domain import expressions
 from modelyard.domain.expression_eval import Prepared
-from modelyard.domain.names import NAME_RE, check_metrics, check_params, check_tags
+from modelyard.domain.names import (
+    check_metrics,
+    check_name,
+    check_params,
+    check_tags,
+    is_name,
+)
 from modelyard.domain.runs import (
     RUN_MAP_ROOTS,
     RUN_ROOTS,
@@ -37,6 +43,7 @@ from modelyard.storage import tracking_repository as repo
 from modelyard.storage.manifest import check_path
 
 Progress = Callable[[int], None]
+_STATUSES = frozenset(s.value for s in RunStatus)
 
 
 class TrackingService(ServiceBase):
@@ -72,9 +79,7 @@ class TrackingService(ServiceBase):
     def _ensure_experiment(
         self, conn: Connection, name: str, description: str, tags: dict[str, str], who: str
     ) -> bool:
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise InvalidInput(f"invalid experiment name {name!r}: use 1-128 letters, digits, "
-                               "'.', '_' or '-', starting with a letter or digit")
+        check_name(name, "experiment name")
         now = self.clock()
         created = repo.insert_experiment_if_missing(conn, name=name, description=description,
                                                     tags=tags, actor=who, at=now)
@@ -138,9 +143,11 @@ class TrackingService(ServiceBase):
         """
         expr = expressions.parse(filter, RUN_ROOTS, RUN_MAP_ROOTS) if filter else None
         pinned = expressions.equality_constraints(expr) if expr else {}
-        if experiment is None and isinstance(pinned.get("experiment"), str):
+        if experiment is not None:
+            check_name(experiment, "experiment name")
+        elif is_name(pinned.get("experiment")):  # pushed down only if a row could hold it
             experiment = pinned["experiment"]
-        status = pinned.get("status") if isinstance(pinned.get("status"), str) else None
+        status = pinned.get("status") if pinned.get("status") in _STATUSES else None
         with self.db.read() as conn:
             found = load_runs(conn, repo.list_runs(conn, experiment=experiment, status=status))
         if expr is None:

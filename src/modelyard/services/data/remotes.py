@@ -16,12 +16,12 @@ from modelyard.errors import AlreadyExists, InvalidInput, NotFound
 from modelyard.services.data.workspace import Remote, Workspace
 from modelyard.storage.objects import ObjectStore
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)  # with fullmatch
 
 
 def add_remote(ws: Workspace, name: str, url: str, *, default: bool = False,
                options: Mapping[str, Any] | None = None) -> Remote:
-    if not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise InvalidInput(f"invalid remote name {name!r}: use letters, digits, '.', '_', '-'")
     if not url.strip():
         raise InvalidInput("a remote needs a URL: a folder, file://…, s3://bucket/prefix")
