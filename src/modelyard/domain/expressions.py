@@ -35,6 +35,7 @@ _COMPARE = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", "
 _OPERATORS = "a comparison operator (=, !=, <, <=, >, >=, in or like)"
 _MAX_NESTING = 50  # parentheses, `not` and unary minus: bounds the parser's recursion
 _MAX_DEPTH = 100  # syntax-tree depth: bounds the recursion of evaluate() and to_text()
+MAX_LIKE_PATTERN = 1000  # characters: a bound on what one `like` costs, documented in README
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 NUMBER_PATTERN = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _TOKEN = re.compile(  # possessive string bodies: an unclosed quote fails here, at its start
@@ -329,7 +330,14 @@ class _Parser:
             return In(left, tuple(options))
         if word == "like":
             self.advance()
-            return Like(left, self.expect("str", "a quoted pattern after 'like'").value)
+            pattern = self.expect("str", "a quoted pattern after 'like'")
+            if len(pattern.value) > MAX_LIKE_PATTERN:
+                raise _error(self.text, pattern.pos,
+                             f"expected a pattern of at most {MAX_LIKE_PATTERN} characters, "
+                             f"found one of {len(pattern.value)}",
+                             hint="match a shorter, distinctive part: 'like' is a whole-"
+                                  "string match, so wrap it in '%' (e.g. '%part%')")
+            return Like(left, pattern.value)
         if mixed:
             return left
         self.fail(_OPERATORS)
