@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -133,7 +134,7 @@ def status(
         "--cloud", "-c", help="Ask the remote what it holds instead of the local record.")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Show modified, missing, not-in-cache and not-pushed data."""
+    """Show modified, missing, not-in-cache, corrupted-in-cache and not-pushed data."""
     report = data.status(*_paths(paths), remote=remote, cloud=cloud)
     if json:
         print_json(report.to_dict())
@@ -143,9 +144,13 @@ def status(
         return
     for label, items in (("modified", report.modified), ("missing", report.missing),
                          ("not in cache", report.not_in_cache),
+                         ("corrupted in cache", report.corrupted_in_cache),
                          (f"not pushed to {report.remote}", report.not_pushed)):
         for item in items:
-            console.print(f"[yellow]{label}:[/] {item}", highlight=False)
+            console.print(f"[yellow]{label}:[/] {escape(item)}", highlight=False)
+    if report.corrupted_in_cache:
+        console.print("hint: 'modelyard data pull' replaces corrupted cache objects with "
+                      "verified copies from the remote", highlight=False, markup=False)
 
 
 @remote_app.command("add")

@@ -2,7 +2,9 @@
 
 No network by default: "not pushed" comes from the local record of what push and fetch
 saw on the default remote (``cloud=True`` asks the remote itself). Hashing goes through
-the state cache and folder fingerprints, so an unchanged tree costs one scan.
+the state cache and folder fingerprints, so an unchanged tree costs one scan; cache
+objects are checked the same way (``cache_integrity``), re-hashed only when their own
+stat changed, so a cache object rewritten through a hardlink is reported.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.services.data.cache_integrity import damaged_outputs
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.scan import describe
 from modelyard.services.data.workspace import Workspace
@@ -23,16 +26,19 @@ class StatusReport:
     modified: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     not_in_cache: list[str] = field(default_factory=list)
+    corrupted_in_cache: list[str] = field(default_factory=list)
     not_pushed: list[str] = field(default_factory=list)
     remote: str | None = None
 
     @property
     def clean(self) -> bool:
-        return not (self.modified or self.missing or self.not_in_cache or self.not_pushed)
+        return not (self.modified or self.missing or self.not_in_cache
+                    or self.corrupted_in_cache or self.not_pushed)
 
     def to_dict(self) -> dict[str, Any]:
         return {"tracked": self.tracked, "modified": self.modified, "missing": self.missing,
-                "not_in_cache": self.not_in_cache, "not_pushed": self.not_pushed,
+                "not_in_cache": self.not_in_cache,
+                "corrupted_in_cache": self.corrupted_in_cache, "not_pushed": self.not_pushed,
                 "remote": self.remote, "clean": self.clean}
 
 
@@ -47,13 +53,14 @@ def status(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     tracked = ws.tracked(paths)
     report = StatusReport(tracked=len(tracked))
     for item in tracked:
-        full = ws.abspath(item.data_path)
+        full = ws.target(item.data_path, item.pointer_path)
         if not os.path.lexists(full):
             report.missing.append(item.data_path)
         elif describe(full, ws.state, ws.link_roots, ws.dirs).digest != item.pointer.digest:
             report.modified.append(item.data_path)
     cached = ws.cache.exists_many(t.pointer.digest for t in tracked)
     report.not_in_cache = [t.data_path for t in tracked if t.pointer.digest not in cached]
+    report.corrupted_in_cache = damaged_outputs(ws, tracked)
     if remote is not None or ws.config.default_remote is not None:
         chosen = get_remote(ws, remote)
         report.remote = chosen.name

@@ -3,7 +3,9 @@
 The remote is asked which objects it already has in batches (``exists_many``: one
 request per object, or one listing per 2-hex prefix when many share it; never a whole
 bucket), then the missing ones move in parallel. A folder's files go before its
-manifest, so a store that has a manifest has all of its files.
+manifest, so a store that has a manifest has all of its files. ``fetch`` also replaces
+cache objects that no longer match their digest (``cache_integrity``) with verified
+copies, each renamed over the damaged one in one step.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.errors import NotFound
+from modelyard.errors import IntegrityError, NotFound
+from modelyard.services.data.cache_integrity import damaged
 from modelyard.services.data.checkout import CheckoutReport, checkout
 from modelyard.services.data.parallel import default_jobs, run_parallel
 from modelyard.services.data.progress import NULL_METER, Meter
@@ -50,16 +53,19 @@ class TransferReport:
 def object_digests(cache: ObjectStore, tracked: Iterable[Tracked],
                    source: ObjectStore | None = None) -> Objects:
     """Every object ``tracked`` needs. Folder manifests are read from the cache, or from
-    ``source`` (a remote) when the cache lacks them; the cache only gets a manifest
-    after all of its files."""
+    ``source`` (a remote) when the cache lacks them or its copy is damaged; the cache
+    only gets a manifest after all of its files."""
     found = Objects()
     for item in tracked:
         p = item.pointer
         if p.kind == "file":
             found.files[p.digest] = p.size
             continue
-        if source is not None and not cache.exists(p.digest):
-            manifest = source.get_manifest(p.digest)  # NotFound names the remote
+        if source is not None:
+            try:
+                manifest = cache.get_manifest(p.digest)
+            except (NotFound, IntegrityError):
+                manifest = source.get_manifest(p.digest)  # NotFound names the remote
         else:
             try:
                 manifest = cache.get_manifest(p.digest)
@@ -83,14 +89,16 @@ def present(store: ObjectStore, digests: Sequence[str], jobs: int | None = None)
 
 def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
                  jobs: int | None = None, meter: Meter = NULL_METER,
-                 description: str = "copying") -> tuple[list[str], set[str]]:
-    """Copy what ``dst`` lacks; returns (copied digests, digests already in ``dst``).
+                 description: str = "copying",
+                 replace: frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
+    """Copy what ``dst`` lacks, and ``replace`` (damaged copies in ``dst``, which must
+    then be local); returns (copied digests, digests already in ``dst``).
 
     One side must be local. Every copy is verified while it streams (a corrupted source
     object raises IntegrityError) and appears at the destination only when complete.
     """
     jobs = jobs or default_jobs()
-    in_dst = present(dst, objects.all(), jobs)
+    in_dst = present(dst, objects.all(), jobs) - replace
     files = [d for d in objects.files if d not in in_dst]
     manifests = [d for d in objects.manifests if d not in in_dst]
     if src.is_local:
@@ -102,9 +110,9 @@ def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
     meter.start(description, len(files) + len(manifests), sum(objects.files[d] for d in files))
 
     def copy(digest: str) -> None:
-        if src.is_local:
+        if src.is_local and digest not in replace:
             dst.put_file(src.local_path(digest), digest, progress=meter.advance)
-        else:
+        else:  # a verified download renamed over the target: also replaces a damaged copy
             target = dst.local_path(digest)
             src.get_file(digest, target, progress=meter.advance)
             os.chmod(target, 0o444)  # cache objects are immutable
@@ -136,7 +144,8 @@ def fetch(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     store = open_remote(ws, chosen)
     objects = object_digests(ws.cache, ws.tracked(paths), source=store)
     copied, already = copy_objects(store, ws.cache, objects, jobs=jobs, meter=meter,
-                                   description=f"fetching from {chosen.name}")
+                                   description=f"fetching from {chosen.name}",
+                                   replace=frozenset(damaged(ws, objects.all())))
     # Each copy was verified as it landed: record that in the hash cache, so the checkout
     # that follows (pull) does not hash every fetched object a second time.
     landed = [ws.cache.local_path(d) for d in copied]
