@@ -271,3 +271,13 @@ def test_add_refuses_hostile_paths_and_skips_nested_git(repo: Path) -> None:
     (repo / ".GIT").mkdir()
     with pytest.raises(InvalidInput, match="never writes"):
         data.add(".GIT")
+
+
+def test_unprotect_copies_only_links_into_the_cache(repo: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("not yours")
+    write_tree(repo, {"d/a.txt": "a"})
+    data.add("d")
+    os.symlink(secret, repo / "d/leak")
+    assert data.unprotect("d") == []
+    assert (repo / "d/leak").is_symlink()
