@@ -9,7 +9,7 @@ update or delete path for events; ``verify_chain`` recomputes every hash.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -106,13 +106,18 @@ def list_events(
     return [to_event(row) for row in conn.execute(query)]
 
 
-def verify_chain(conn: Connection) -> tuple[int, AuditEvent | None, str]:
-    """Recompute the chain; return (events checked, first bad event or None, reason)."""
+def verify_chain(
+    conn: Connection, events: Iterable[AuditEvent] | None = None
+) -> tuple[int, AuditEvent | None, str]:
+    """Recompute the chain (``events``: all of them, oldest first, if already read); return
+    (events checked, first bad event or None, reason)."""
     head = conn.execute(select(registry_state).where(registry_state.c.id == 1)).one()
     prev = None
     checked = 0
-    for row in conn.execute(select(audit_events).order_by(audit_events.c.seq)):
-        event = to_event(row)
+    if events is None:
+        events = (to_event(row) for row in conn.execute(
+            select(audit_events).order_by(audit_events.c.seq)))
+    for event in events:
         checked += 1
         expected_prev = prev.hash if prev else GENESIS_HASH
         if event.seq != (prev.seq + 1 if prev else 1):

@@ -118,8 +118,9 @@ class OversightService(GovernanceService):
 
 
 def _full_report(conn: Connection, checkpoint: Checkpoint | None) -> AuditReport:
-    checked, bad, reason = audit.verify_chain(conn)
-    disagreements = compare(current_facts(conn), logged_facts(audit.list_events(conn)))
+    events = audit.list_events(conn)
+    checked, bad, reason = audit.verify_chain(conn, events)
+    disagreements = compare(current_facts(conn), logged_facts(events))
     checked_point = (None if checkpoint is None else
                      checkpoints.check_extends(conn, checkpoint, chain_ok=bad is None))
     return AuditReport(checked, bad.seq if bad else None, reason, tuple(disagreements),
