@@ -340,8 +340,7 @@ def gc(
 ) -> None:
     """Delete cached (or pushed) objects nothing references; shows them and asks first.
 
-    Keeps by default the data of the working tree, the index and every commit git can
-    reach: local and remote-tracking branches, tags, stashes and reflogs.
+    By default keeps the data of the working tree, index, branches, tags, stashes, reflogs.
     """
     if remote and dry_run and not only_this_clone:
         err_console.print("note: this lists what this clone does not reference; other clones "
