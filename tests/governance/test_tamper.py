@@ -13,9 +13,11 @@ from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from modelyard.domain.audit_report import Disagreement
+from modelyard.domain.audit_report import Disagreement, compare
+from modelyard.domain.history import logged_facts
 from modelyard.services import audit
 from modelyard.services.registry import Registry
+from modelyard.services.state_facts import current_facts
 from modelyard.storage.schema import audit_events, registry_state
 
 
@@ -150,6 +152,17 @@ def test_cli_names_every_disagreement_and_exits_1(
     assert report["ok"] is False and report["chain_ok"] is True
     assert [(d["number"], d["field"], d["state"], d["log"]) for d in report["disagreements"]] == [
         (1, "stage", "archived", "production"), (3, "stage", "production", "none")]
+
+
+def test_a_write_committed_during_verify_is_no_false_alarm(fraud: Registry, tmp_path: Path) -> None:
+    """The tables and the events are read in one snapshot (PostgreSQL reads each statement
+    afresh by default), so a version registered in between is on neither side or on both."""
+    with fraud.db.read() as conn:
+        audit.snapshot(conn)
+        state = current_facts(conn)
+        fraud.register("fraud", _content(tmp_path, "w4.bin", b"weights 4"))  # commits now
+        assert compare(state, logged_facts(audit.list_events(conn))) == []
+    assert fraud.verify_audit().ok
 
 
 def test_disagreement_describes_missing_rows() -> None:
