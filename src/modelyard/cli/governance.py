@@ -228,10 +228,10 @@ def audit(
     public_key: Annotated[Path | None, typer.Option(
         "--public-key", envvar="MODELYARD_AUDIT_PUBLIC_KEY", show_envvar=True,
         help="For 'verify --checkpoint': the public key (.pub) that checks its signature "
-             "[default: the public half of --key].")] = None,
+             "(default: the public half of --key).")] = None,
     key: KeyOpt = None,
     output: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="For 'checkpoint': write it here [default: standard output].")
+        "-o", "--output", help="For 'checkpoint': write it here (default: standard output).")
     ] = None,
     json: JsonOpt = False,
 ) -> None:

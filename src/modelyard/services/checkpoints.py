@@ -98,9 +98,14 @@ def load_private_key(path: str | os.PathLike[str] | None = None) -> Ed25519Priva
     chosen = path if path is not None else os.environ.get(KEY_ENV)
     if not chosen:
         raise InvalidInput(f"no audit key: pass --key FILE or set {KEY_ENV}", hint=KEYGEN_HINT)
+    data = _read_key(chosen)
     try:
-        key = serialization.load_pem_private_key(_read_key(chosen), password=None)
+        key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
+        if b"PUBLIC KEY" in data:
+            raise InvalidInput(f"{chosen} is a public key; signing needs the private key file",
+                               hint="pass the FILE given to 'modelyard audit keygen', not its "
+                                    ".pub") from None
         raise InvalidInput(f"{chosen} is not an unencrypted PEM private key",
                            hint=KEYGEN_HINT) from None
     if not isinstance(key, Ed25519PrivateKey):
