@@ -215,6 +215,30 @@ def test_huge_versions_through_the_api(reg: Registry, artifact: Path) -> None:
     assert reg.get_version("m", 1).stage == "none" and reg.get_version("m", 1).aliases == []
 
 
+def test_other_integers_stay_inside_their_columns(reg: Registry, artifact: Path) -> None:
+    """Policy versions and metric steps are INTEGER columns, request ids BIGINT."""
+    reg.register("m", artifact)
+    reg.register_dataset("d", artifact)
+    run = reg.create_run("e")
+    for attempt in (
+        lambda: reg.get_policy("m", 99999999999),
+        lambda: reg.get_policy("m", -1),
+        lambda: reg.get_request(2**63),
+        lambda: reg.approve(2**63),
+        lambda: reg.reject(2**63, comment="no"),
+        lambda: reg.cancel(2**63),
+        lambda: reg.log_metrics(run.run_id, {"auc": 0.5}, step=2**40),
+        lambda: reg.log_metrics(run.run_id, {"auc": 0.5}, step=-1),
+        lambda: reg.get_dataset("d", 0),
+        lambda: reg.get_dataset("d", -1),
+    ):
+        with pytest.raises(InvalidInput, match="expected a whole number"):
+            attempt()
+    assert reg.get_policy("m", 0).policy_version == 0
+    reg.log_metrics(run.run_id, {"auc": 0.5}, step=MAX_VERSION)
+    assert [p.step for p in reg.metric_history(run.run_id, "auc")] == [MAX_VERSION]
+
+
 @pytest.mark.parametrize("literal", ["9223372036854775808", "-9223372036854775809",
                                      "99999999999", "2147483648", "0", "-1", "10" * 40])
 def test_out_of_range_version_filters_match_nothing(reg: Registry, artifact: Path,

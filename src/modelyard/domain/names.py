@@ -22,6 +22,8 @@ _VERSION_ALIAS_RE = re.compile(r"v[0-9]+", re.IGNORECASE | re.ASCII)
 RESERVED_ALIASES = frozenset({"latest", *(s.value for s in Stage)})
 MAX_VERSION = 2**31 - 1
 """The largest version number: version columns are INTEGER, 32 bits on PostgreSQL."""
+MAX_ID = 2**63 - 1
+"""The largest row id (request ids): BIGINT on PostgreSQL, INTEGER on SQLite."""
 _DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)  # no sign, no spaces, no Unicode digits
 
 
@@ -77,21 +79,28 @@ def check_key(key: str, what: str = "key") -> str:
 
 
 def check_version_number(version: Any) -> int:
-    """Versions are integers 1..MAX_VERSION; ``"3"`` from a command line is accepted too.
+    """Versions are integers 1..MAX_VERSION; ``"3"`` from a command line is accepted too."""
+    return check_number(version, "version",
+                        hint="see 'modelyard versions list NAME' for the versions that exist")
 
-    Refusing out-of-range numbers here keeps them away from SQL drivers, which raise on
-    integers wider than the column (SQLite: 64 bits, PostgreSQL INTEGER: 32 bits).
+
+def check_number(
+    value: Any, what: str, *, low: int = 1, high: int = MAX_VERSION, hint: str | None = None
+) -> int:
+    """A whole number in ``low..high`` (an int, or its plain decimal text).
+
+    The range is the column's: SQL drivers raise on integers wider than it (SQLite at 64
+    bits, PostgreSQL INTEGER at 32), so an unchecked one is a traceback, not an error.
     """
     number: int | None = None
-    if isinstance(version, int) and not isinstance(version, bool):
-        number = version
-    elif isinstance(version, str) and _DIGITS.fullmatch(version):
-        number = int(version)
-    if number is None or not 1 <= number <= MAX_VERSION:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _DIGITS.fullmatch(value):
+        number = int(value)
+    if number is None or not low <= number <= high:
         raise InvalidInput(
-            f"invalid version {_shown(version)}: version numbers are whole numbers "
-            f"from 1 to {MAX_VERSION}",
-            hint="see 'modelyard versions list NAME' for the versions that exist",
+            f"invalid {what} {_shown(value)}: expected a whole number from {low} to {high}",
+            hint=hint,
         )
     return number
 

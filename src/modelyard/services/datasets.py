@@ -89,7 +89,8 @@ class DatasetService(ServiceBase):
         if is_dataset_uri(name_or_uri):
             name, number = parse_dataset_uri(name_or_uri)
         else:
-            name, number = parse_dataset_uri(f"datasets:/{name_or_uri}/{version or 'latest'}")
+            ref = "latest" if version is None else version  # 0 is refused, not "latest"
+            name, number = parse_dataset_uri(f"datasets:/{name_or_uri}/{ref}")
         with self.db.read() as conn:
             row = repo.find_version(conn, name, number)
             if row is None:

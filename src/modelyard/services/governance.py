@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.names import MAX_ID, check_number
 from modelyard.domain.policy import (
     SYSTEM_ACTOR,
     Decision,
@@ -84,6 +85,9 @@ class GovernanceService(LifecycleService):
             return self._policy(conn, self._model(conn, name), policy_version)
 
     def _policy(self, conn: Connection, model: Any, policy_version: int | None = None) -> Policy:
+        if policy_version is not None:
+            policy_version = check_number(policy_version, "policy version", low=0,
+                                          hint=f"see 'modelyard policy show {model.name}'")
         if policy_version == 0:
             return default_policy(model.name)
         row = gov.find_policy(conn, model.id, policy_version)
@@ -295,7 +299,7 @@ class GovernanceService(LifecycleService):
         self, conn: Connection, request_id: int, now: datetime
     ) -> tuple[Any, Any]:
         """The request and its model, read again under the model's row lock; must be pending."""
-        found = gov.find_request(conn, request_id)
+        found = gov.find_request(conn, _request_id(request_id))
         if found is None:
             raise NotFound(f"request #{request_id} not found", hint="see 'modelyard requests list'")
         repo.lock_model(conn, int(found.model_id), now)
@@ -346,7 +350,7 @@ class GovernanceService(LifecycleService):
         return [r.actor for r in rows if r.decision == Decision.APPROVE]
 
     def _load_request(self, conn: Connection, request_id: int) -> PromotionRequest:
-        row = gov.find_request(conn, request_id)
+        row = gov.find_request(conn, _request_id(request_id))
         if row is None:
             raise NotFound(f"request #{request_id} not found", hint="see 'modelyard requests list'")
         return self._requests(conn, [row])[0]
@@ -367,3 +371,9 @@ class GovernanceService(LifecycleService):
             )
             for r in rows
         ]
+
+
+def _request_id(request_id: int) -> int:
+    """Ids beyond the BIGINT column would make the driver raise, not answer "not found"."""
+    return check_number(request_id, "request id", high=MAX_ID,
+                        hint="see 'modelyard requests list'")

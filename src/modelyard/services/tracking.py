@@ -19,8 +19,10 @@ from sqlalchemy import Connection
 from modelyard.domain import expressions
 from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
+    MAX_VERSION,
     check_metrics,
     check_name,
+    check_number,
     check_params,
     check_tags,
     is_name,
@@ -187,9 +189,8 @@ class TrackingService(ServiceBase):
                     actor: str | None = None) -> None:
         """Append one point per metric; without ``step``, each key's next step (0, 1, …)."""
         clean = check_metrics(metrics)
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int)
-                                 or step < 0):
-            raise InvalidInput(f"invalid step {step!r}: expected an integer >= 0")
+        if step is not None:
+            step = check_number(step, "step", low=0, high=MAX_VERSION)  # an INTEGER column
         self._actor(actor)
         now = self.clock()
         with self.db.transaction() as conn:
