@@ -48,6 +48,7 @@ from modelyard.storage.manifest import (
     ScannedFile,
     scan_directory,
 )
+from modelyard.storage.remote_errors import fail_fast_options, translate, tune
 from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
 
 ObjectKind = Literal["file", "dir"]
@@ -55,7 +56,6 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SMALL_LOCAL = 1 << 20  # files up to this size are stored from one in-memory read
 _SMALL_REMOTE = CHUNK_SIZE  # remote objects up to this size move in one request, from memory
 _LIST_THRESHOLD = 4  # digests sharing a prefix from which one LIST beats a HEAD each
-_NETWORK_ERROR_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs")
 # Object stores, where a PUT or a completed multipart upload appears all at once and an
 # upload opened with autocommit=False stays invisible until commit(). Anything else
 # gets a temporary name and a rename.
@@ -78,12 +78,6 @@ class StoredTree:
     size: int
     file_count: int
     manifest: Manifest | None
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    return type(exc).__module__.split(".")[0] in _NETWORK_ERROR_MODULES
 
 
 def _make_temp(directory: str, mode: int) -> tuple[int, str]:
@@ -173,8 +167,10 @@ class ObjectStore:
                  *, registry: bool = False) -> None:
         self.url = url
         self._unmarked = registry  # a registry's store: write REGISTRY_MARKER before objects
+        options = fail_fast_options(url, storage_options)
+        retries = {"retries": options.pop("retries")} if "retries" in options else {}
         try:
-            fs, root = fsspec.core.url_to_fs(os.path.expanduser(url), **(storage_options or {}))
+            fs, root = fsspec.core.url_to_fs(os.path.expanduser(url), **options)
         except ImportError as exc:
             raise StorageUnavailable(
                 f"no driver for object store {url}: {exc}",
@@ -183,6 +179,7 @@ class ObjectStore:
         except ValueError as exc:
             raise InvalidInput(f"not a usable object store URL: {url} ({exc})") from exc
         self.fs: fsspec.AbstractFileSystem = fs
+        tune(fs, retries)
         self.is_local = isinstance(fs, LocalFileSystem)
         self.root: str = os.path.abspath(root) if self.is_local else root.rstrip("/")
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
@@ -206,19 +203,18 @@ class ObjectStore:
         return self._path(digest)
 
     @contextmanager
-    def _remote(self) -> Iterator[None]:
-        """Turn network, credential and permission failures of a remote store into
-        StorageUnavailable; everything else (FileNotFoundError included) passes through."""
+    def _remote(self, *, writing: bool = False) -> Iterator[None]:
+        """Turn network, credential and permission failures of a remote store (and, while
+        ``writing``, a missing bucket) into StorageUnavailable; everything else
+        (FileNotFoundError of a read included) passes through."""
         try:
             yield
         except Exception as exc:
-            if self.is_local or not (_is_network_error(exc) or isinstance(exc, PermissionError)):
+            translated = None if self.is_local else translate(
+                exc, self.url, self.fs, self.root, writing=writing)
+            if translated is None:
                 raise
-            raise StorageUnavailable(
-                f"object store {self.url} is unavailable: {type(exc).__name__}: {exc}",
-                hint="check the URL, endpoint, network and credentials",
-                url=self.url,
-            ) from exc
+            raise translated from exc
 
     # -- existence and metadata ---------------------------------------------------
 
@@ -358,7 +354,7 @@ class ObjectStore:
                     out.write(text)
                 os.replace(tmp, marker)
             return
-        with self._remote():
+        with self._remote(writing=True):
             if not self.fs.exists(f"{self.root}/{REGISTRY_MARKER}"):
                 self.fs.pipe_file(f"{self.root}/{REGISTRY_MARKER}", text)
 
@@ -412,7 +408,7 @@ class ObjectStore:
     def _put_remote_bytes(self, target: str, data: bytes) -> None:
         """Upload verified bytes: one PUT on an object store (atomic by nature)."""
         if self._object_store:
-            with self._remote():
+            with self._remote(writing=True):
                 self.fs.pipe_file(target, data)
         else:
             self._put_via_temp(target, lambda out: out.write(data))
@@ -425,7 +421,7 @@ class ObjectStore:
         if not self._object_store:
             self._put_via_temp(target, write)
             return
-        with self._remote():
+        with self._remote(writing=True):
             # autocommit=False: parts are uploaded as they fill, but the object appears
             # only when commit() completes the multipart upload, after ``write`` returned.
             out = self.fs.open(target, "wb", autocommit=False)
@@ -443,7 +439,7 @@ class ObjectStore:
         """Filesystems other than object stores: a temporary name, then a rename."""
         directory = target.rsplit("/", 1)[0]
         tmp = f"{directory}/.modelyard-{secrets.token_hex(8)}.tmp"
-        with self._remote():
+        with self._remote(writing=True):
             self.fs.makedirs(directory, exist_ok=True)
             try:
                 with self.fs.open(tmp, "wb") as out:
