@@ -116,13 +116,7 @@ def test_pull_repairs_the_cache_but_keeps_the_edited_file_unless_forced(
     assert data.status().corrupted_in_cache == []
 
 
-def test_only_cache_objects_whose_stat_changed_are_hashed_again(
-    repo: Path, ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _use_links(repo, ["hardlink", "copy"])
-    _dataset(repo, tmp_path)
-    data.checkout()
-    data.status()  # the first look hashes each cache object once
+def _count_hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     hashed: list[str] = []
     real = state_cache.hash_files  # type: ignore[attr-defined]
 
@@ -131,6 +125,27 @@ def test_only_cache_objects_whose_stat_changed_are_hashed_again(
         return real(paths, workers)
 
     monkeypatch.setattr(state_cache, "hash_files", counting)
+    return hashed
+
+
+def test_a_file_object_stored_by_add_is_not_hashed_again_by_status(
+    repo: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(repo, {"big.bin": b"\x07" * 100_000})
+    data.add("big.bin")
+    hashed = _count_hashing(monkeypatch)
+    assert data.status().clean
+    assert not [p for p in hashed if p.startswith(ws.cache.root)]
+
+
+def test_only_cache_objects_whose_stat_changed_are_hashed_again(
+    repo: Path, ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_links(repo, ["hardlink", "copy"])
+    _dataset(repo, tmp_path)
+    data.checkout()
+    data.status()  # the first look hashes each cache object once
+    hashed = _count_hashing(monkeypatch)
     assert data.status().clean
     assert hashed == []
     _overwrite(repo / "d/a.txt", b"x")

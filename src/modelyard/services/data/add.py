@@ -17,6 +17,7 @@ from modelyard.errors import InvalidInput
 from modelyard.services.data.progress import NULL_METER, Meter
 from modelyard.services.data.scan import describe, folder_fingerprint, skip_reserved
 from modelyard.services.data.workspace import Tracked, Workspace, write_atomic
+from modelyard.storage.state_cache import hash_file_cached
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,12 @@ def _add_one(ws: Workspace, rel: str, meter: Meter, workers: int | None) -> Adde
         return Added(unchanged, False)
     meter.start(f"adding {rel}", None, None)
     print_ = folder_fingerprint(full, ws.link_roots) if os.path.isdir(full) else None
+    new_object = _not_yet_stored(ws, full) if print_ is None else None
     stored = ws.cache.put_tree(full, progress=meter.advance, workers=workers,
                                ignore=skip_reserved, cache=ws.state, link_roots=ws.link_roots)
+    if stored.digest == new_object:  # verified as it landed: status need not hash it again
+        landed = ws.cache.local_path(new_object)
+        ws.state.put_many([(landed, os.stat(landed), new_object)])
     pointer = Pointer(stored.digest, stored.kind, stored.size, stored.file_count)
     if print_ is not None:
         ws.dirs.put(full, print_, pointer)
@@ -82,6 +87,13 @@ def _add_one(ws: Workspace, rel: str, meter: Meter, workers: int | None) -> Adde
         write_atomic(full_pointer, text)
     _ignore_in_git(ws, rel)
     return Added(Tracked(pointer_path, rel, pointer), changed)
+
+
+def _not_yet_stored(ws: Workspace, full: str) -> str | None:
+    """A file's digest if the cache lacks it (``put_tree`` will then write and verify
+    it); None if an object is already there, which only ``status`` may vouch for."""
+    digest = hash_file_cached(full, ws.state)
+    return None if ws.cache.exists(digest) else digest
 
 
 def _unchanged(ws: Workspace, rel: str) -> Tracked | None:

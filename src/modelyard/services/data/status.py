@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.services.data.cache_integrity import damaged_outputs
+from modelyard.services.data import cache_integrity
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.scan import describe
 from modelyard.services.data.workspace import Workspace
@@ -60,7 +60,7 @@ def status(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
             report.modified.append(item.data_path)
     cached = ws.cache.exists_many(t.pointer.digest for t in tracked)
     report.not_in_cache = [t.data_path for t in tracked if t.pointer.digest not in cached]
-    report.corrupted_in_cache = damaged_outputs(ws, tracked)
+    report.corrupted_in_cache = cache_integrity.check(ws, tracked).outputs
     if remote is not None or ws.config.default_remote is not None:
         chosen = get_remote(ws, remote)
         report.remote = chosen.name

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.errors import IntegrityError, NotFound
-from modelyard.services.data.cache_integrity import damaged
+from modelyard.services.data import cache_integrity
 from modelyard.services.data.checkout import CheckoutReport, checkout
 from modelyard.services.data.parallel import default_jobs, run_parallel
 from modelyard.services.data.progress import NULL_METER, Meter
@@ -142,10 +142,11 @@ def fetch(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     """Download into the cache what the selected pointers need and the cache lacks."""
     chosen = get_remote(ws, remote)
     store = open_remote(ws, chosen)
-    objects = object_digests(ws.cache, ws.tracked(paths), source=store)
+    tracked = ws.tracked(paths)
+    objects = object_digests(ws.cache, tracked, source=store)
     copied, already = copy_objects(store, ws.cache, objects, jobs=jobs, meter=meter,
                                    description=f"fetching from {chosen.name}",
-                                   replace=frozenset(damaged(ws, objects.all())))
+                                   replace=frozenset(cache_integrity.check(ws, tracked).objects))
     # Each copy was verified as it landed: record that in the hash cache, so the checkout
     # that follows (pull) does not hash every fetched object a second time.
     landed = [ws.cache.local_path(d) for d in copied]
