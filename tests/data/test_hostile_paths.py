@@ -281,3 +281,12 @@ def test_unprotect_copies_only_links_into_the_cache(repo: Path, tmp_path: Path) 
     os.symlink(secret, repo / "d/leak")
     assert data.unprotect("d") == []
     assert (repo / "d/leak").is_symlink()
+
+
+def test_diff_refuses_a_hostile_pointer_in_history(repo: Path) -> None:
+    write_tree(repo, {"f.txt": "x"})
+    data.add("f.txt")
+    os.rename(repo / "f.txt.yard", repo / ".git .yard")
+    commit(repo, "hostile")
+    with pytest.raises(InvalidInput, match=r"HEAD:\.git \.yard"):
+        data.diff("HEAD")

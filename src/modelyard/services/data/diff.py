@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelyard.domain import pointer as pointers
+from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import NotFound
 from modelyard.services.data import git
@@ -35,8 +36,8 @@ def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:
     """Data path → pointer, as committed at ``rev``."""
     blobs = git.pointer_blobs(ws.root, git.resolve_commit(ws.root, rev))
     contents = git.read_blobs(ws.root, blobs.values())
-    return {pointers.data_path(path): pointers.parse(contents[blob].decode("utf-8"),
-                                                       f"{rev}:{path}")
+    return {workpaths.check_data_path(pointers.data_path(path), f"{rev}:{path}"):
+            pointers.parse(contents[blob].decode("utf-8"), f"{rev}:{path}")
             for path, blob in blobs.items()}
 
 
