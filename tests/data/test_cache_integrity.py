@@ -34,10 +34,11 @@ def _use_links(repo: Path, links: list[str]) -> None:
         ws.save_config()
 
 
-def _dataset(repo: Path, tmp_path: Path) -> dict[str, bytes]:
+def _dataset(repo: Path, tmp_path: Path, url: str | None = None,
+             options: dict[str, Any] | None = None) -> dict[str, bytes]:
     write_tree(repo, {"d/a.txt": "alpha", "d/b.txt": "beta", "f.bin": b"\x00" * 100})
     data.add("d", "f.bin")
-    data.remote_add("origin", str(tmp_path / "remote"), default=True)
+    data.remote_add("origin", url or str(tmp_path / "remote"), default=True, options=options)
     data.push()
     commit(repo, "v1")
     expected = _data(repo)
@@ -176,3 +177,18 @@ def test_the_old_default_link_order_in_existing_configs_means_the_new_default(
     assert Workspace.find(repo).config.links == ["reflink", "copy"]
     (repo / ".modelyard/config").write_text("cache:\n  link: [hardlink, copy]\n")
     assert Workspace.find(repo).config.links == ["hardlink", "copy"]
+
+
+@pytest.mark.s3
+def test_pull_repairs_a_corrupted_cache_object_from_s3(
+    repo: Path, ws: Workspace, tmp_path: Path, s3_location: Any
+) -> None:
+    _use_links(repo, ["hardlink", "copy"])
+    expected = _dataset(repo, tmp_path, s3_location.url,
+                        {"endpoint_url": s3_location.endpoint_url})
+    data.checkout()
+    _overwrite(repo / "d/a.txt", b"root was here")
+    assert data.status().corrupted_in_cache == ["d"]
+    fetched, _ = data.pull(force=True)
+    assert fetched.transferred == 1
+    assert _cache_intact(ws) and _data(repo) == expected and data.status().clean
