@@ -176,7 +176,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: in WAL mode every commit syncs the WAL, so a committed version survives a
+    # power loss (NORMAL loses the WAL tail and then reuses its version numbers). EXTRA
+    # would add nothing here: its extra directory sync is for DELETE-mode journals.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=120000")
     cursor.close()

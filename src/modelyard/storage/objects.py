@@ -27,6 +27,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelyard.errors import IntegrityError, InvalidInput, NotFound, StorageUnavailable
+from modelyard.storage.durability import PendingDirs
 from modelyard.storage.hashing import (
     CHUNK_SIZE,
     DIGEST_PREFIX,
@@ -179,6 +180,7 @@ class ObjectStore:
         except ValueError as exc:
             raise InvalidInput(f"not a usable object store URL: {url} ({exc})") from exc
         self.fs: fsspec.AbstractFileSystem = fs
+        self._unsynced = PendingDirs()  # local folders with renamed-in objects to fsync
         tune(fs, retries)
         self.is_local = isinstance(fs, LocalFileSystem)
         self.root: str = os.path.abspath(root) if self.is_local else root.rstrip("/")
@@ -319,6 +321,7 @@ class ObjectStore:
                 progress(os.path.getsize(source))
             return digest
         self._write_file(source, digest, progress)
+        self._unsynced.flush()
         return digest
 
     def put_bytes(self, data: bytes) -> str:
@@ -332,10 +335,14 @@ class ObjectStore:
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
                 os.replace(tmp, target)
             except BaseException:
                 _unlink_quietly(tmp)
                 raise
+            self._unsynced.add(os.path.dirname(target))
+            self._unsynced.flush()
         else:
             self._put_remote_bytes(target, data)
         return digest
@@ -364,7 +371,11 @@ class ObjectStore:
         try:
             return _make_temp(directory, 0o444)
         except FileNotFoundError:  # first object under this prefix
+            new_root = not os.path.isdir(self.root)
             os.makedirs(directory, exist_ok=True)
+            self._unsynced.add(self.root)  # the new prefix folder's entry
+            if new_root:
+                self._unsynced.add(os.path.dirname(self.root))
             return _make_temp(directory, 0o444)
 
     def _write_file(self, source: str, digest: str, progress: Progress | None) -> None:
@@ -398,12 +409,13 @@ class ObjectStore:
         target = self._path(digest)
         fd, tmp = self._local_temp(target)
         try:
-            actual = _copy_then_hash(src, fd, tmp, size, progress)
+            actual = _copy_then_hash(src, fd, tmp, size, progress, durable=True)
             self._check_source(source, digest, actual)
             os.replace(tmp, target)
         except BaseException:
             _unlink_quietly(tmp)
             raise
+        self._unsynced.add(os.path.dirname(target))
 
     def _put_remote_bytes(self, target: str, data: bytes) -> None:
         """Upload verified bytes: one PUT on an object store (atomic by nature)."""
@@ -497,6 +509,7 @@ class ObjectStore:
             workers,
         )
         digest = self.put_bytes(manifest.to_bytes())
+        self._unsynced.flush()  # put_bytes skips a manifest it has; the files may be new
         return StoredTree(digest, "dir", manifest.total_size, manifest.file_count, manifest)
 
     # -- reading ------------------------------------------------------------------
@@ -640,9 +653,12 @@ class ObjectStore:
 
 
 def _copy_then_hash(
-    src: Any, fd: int, dest: str, size: int, progress: Progress | None
+    src: Any, fd: int, dest: str, size: int, progress: Progress | None, *, durable: bool = False
 ) -> str:
     """Local copy: the kernel moves the bytes (copy_file_range), then the copy is hashed.
+
+    ``durable``: fsync the copy before returning (objects about to be referenced by a
+    commit); a download into the user's folder does not pay for it.
 
     Hashing what landed, not what was read, verifies the stored bytes themselves; past
     ``_SMALL_LOCAL`` it is about four times faster than hashing while copying through
@@ -652,6 +668,9 @@ def _copy_then_hash(
         data = src.read()
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         if progress is not None:
             progress(len(data))
         return hash_bytes(data)
@@ -672,6 +691,9 @@ def _copy_then_hash(
             shutil.copyfileobj(src, out, 8 << 20)
             if progress is not None:
                 progress(size)
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
     with open(dest, "rb", buffering=0) as copy:
         digest, _ = hash_stream(copy, size_hint=size)
     return digest
