@@ -19,7 +19,7 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -49,6 +49,7 @@ from modelyard.storage.manifest import (
     ScannedFile,
     scan_directory,
 )
+from modelyard.storage.object_seal import is_sealed, reseal, seal
 from modelyard.storage.remote_errors import fail_fast_options, translate, tune
 from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
 
@@ -218,6 +219,10 @@ class ObjectStore:
                 raise
             raise translated from exc
 
+    def translated_errors(self, *, writing: bool = False) -> AbstractContextManager[None]:
+        """The store's own translation of driver errors, for helpers that call ``fs``."""
+        return self._remote(writing=writing)
+
     # -- existence and metadata ---------------------------------------------------
 
     def exists(self, digest: str) -> bool:
@@ -233,29 +238,77 @@ class ObjectStore:
 
     def exists_many(self, digests: Iterable[str], workers: int | None = None) -> set[str]:
         """The subset of ``digests`` present; remote stores list a prefix only when it pays."""
-        wanted = {d: parse_digest(d) for d in set(digests)}
+        wanted = set(digests)
         if self.is_local:
             return {d for d in wanted if os.path.isfile(self._path(d))}
+        return set(self._remote_sizes(wanted, workers))
+
+    def _remote_sizes(self, digests: Iterable[str], workers: int | None) -> dict[str, int]:
+        """Size of each present digest: a HEAD each, or one LIST per prefix when it pays."""
+        wanted = {d: parse_digest(d) for d in set(digests)}
         by_prefix: dict[str, list[str]] = {}
         for digest, hex_digest in wanted.items():
             by_prefix.setdefault(hex_digest[:2], []).append(digest)
 
-        def check(group: list[str]) -> list[str]:
+        def head(digest: str) -> list[tuple[str, int]]:
+            with self._remote():
+                try:
+                    return [(digest, int(self.fs.info(self._path(digest), refresh=True)["size"]))]
+                except FileNotFoundError:
+                    return []
+
+        def check(group: list[str]) -> list[tuple[str, int]]:
             if len(group) < _LIST_THRESHOLD:
-                return [d for d in group if self.exists(d)]
+                return [found for d in group for found in head(d)]
             prefix = f"{self.root}/{wanted[group[0]][:2]}"
             with self._remote():
                 try:
-                    names = self.fs.ls(prefix, detail=False, refresh=True)
+                    listed = self.fs.ls(prefix, detail=True, refresh=True)
                 except FileNotFoundError:
                     return []
-            present = {str(name).rsplit("/", 1)[-1] for name in names}
-            return [d for d in group if wanted[d][2:] in present]
+            sizes = {str(e["name"]).rsplit("/", 1)[-1]: int(e.get("size") or 0) for e in listed}
+            return [(d, sizes[wanted[d][2:]]) for d in group if wanted[d][2:] in sizes]
 
         units: list[list[str]] = []
         for group in by_prefix.values():
             units.extend([group] if len(group) >= _LIST_THRESHOLD else [[d] for d in group])
-        return {d for found in run_parallel(check, units, workers) for d in found}
+        return dict(found for part in run_parallel(check, units, workers) for found in part)
+
+    def intact_many(self, sizes: Mapping[str, int], workers: int | None = None,
+                    rehash: bool = False) -> set[str]:
+        """The digests of ``sizes`` whose stored object can be trusted as it is.
+
+        An object of the wrong size is damaged. A local object whose seal (see
+        ``storage.object_seal``) is broken is re-hashed, so re-storing content stays a
+        stat per file unless something wrote to the object. Remote objects are judged by
+        size only: re-hashing them would mean downloading them (``verify`` does that).
+        ``rehash``: re-hash local objects even when sealed (a repair).
+        """
+        if not self.is_local:
+            present = self._remote_sizes(sizes, workers)
+            return {d for d, size in present.items() if size == sizes[d]}
+
+        def trusted(digest: str) -> bool:
+            path = self._path(digest)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return False
+            if st.st_size != sizes[digest]:
+                return False
+            if is_sealed(st, digest) and not rehash:
+                return True
+            try:
+                intact = self.verify(digest)
+            except NotFound:
+                return False
+            if intact:
+                reseal(path, digest, st)
+            return intact
+
+        digests = sorted(sizes)
+        return {d for d, ok in zip(digests, run_parallel(trusted, digests, workers),
+                                   strict=True) if ok}
 
     def size(self, digest: str) -> int:
         path = self._path(digest)
@@ -308,25 +361,28 @@ class ObjectStore:
         path: str | os.PathLike[str],
         digest: str | None = None,
         progress: Progress | None = None,
+        rehash: bool = False,
     ) -> str:
-        """Store a file and return its digest; content already stored is not written again.
+        """Store a file and return its digest; content already stored intact is not written
+        again, and a damaged object under the same digest is replaced (see ``intact_many``).
 
         A ``digest`` given by the caller (e.g. from the state cache) is checked while
         copying: a file that no longer matches raises IntegrityError and stores nothing.
         """
         source = os.fspath(path)
         digest = hash_file(source) if digest is None else format_digest(parse_digest(digest))
-        if self.exists(digest):
+        size = _source_size(source)
+        if self.intact_many({digest: size}, rehash=rehash):
             if progress is not None:
-                progress(os.path.getsize(source))
+                progress(size)
             return digest
         self._write_file(source, digest, progress)
         self._unsynced.flush()
         return digest
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, rehash: bool = False) -> str:
         digest = hash_bytes(data)
-        if self.exists(digest):
+        if self.intact_many({digest: len(data)}, rehash=rehash):
             return digest
         self._mark_registry()
         target = self._path(digest)
@@ -337,6 +393,7 @@ class ObjectStore:
                     out.write(data)
                     out.flush()
                     os.fsync(out.fileno())
+                seal(tmp, digest)
                 os.replace(tmp, target)
             except BaseException:
                 _unlink_quietly(tmp)
@@ -411,7 +468,8 @@ class ObjectStore:
         try:
             actual = _copy_then_hash(src, fd, tmp, size, progress, durable=True)
             self._check_source(source, digest, actual)
-            os.replace(tmp, target)
+            seal(tmp, digest)
+            os.replace(tmp, target)  # also replaces a damaged object, atomically
         except BaseException:
             _unlink_quietly(tmp)
             raise
@@ -500,7 +558,8 @@ class ObjectStore:
         first_copy: dict[str, ScannedFile] = {}
         for f in files:
             first_copy.setdefault(digests[f.abspath], f)
-        missing = set(first_copy) - self.exists_many(first_copy, workers)
+        missing = set(first_copy) - self.intact_many(
+            {d: f.size for d, f in first_copy.items()}, workers)
         if progress is not None:
             progress(manifest.total_size - sum(first_copy[d].size for d in missing))
         run_parallel(
@@ -697,6 +756,13 @@ def _copy_then_hash(
     with open(dest, "rb", buffering=0) as copy:
         digest, _ = hash_stream(copy, size_hint=size)
     return digest
+
+
+def _source_size(source: str) -> int:
+    try:
+        return os.path.getsize(source)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {source}: {exc.strerror}", path=source) from exc
 
 
 def _size_hint(raw: io.BufferedIOBase) -> int | None:
