@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import data, governance, lifecycle, models, tracking, versions
+from modelyard.cli import cleanup, data, governance, lifecycle, models, tracking, versions
 from modelyard.cli.context import CliState
 from modelyard.cli.output import err_console
 from modelyard.config import Settings
@@ -70,6 +70,7 @@ app.add_typer(versions.app, name="versions")
 app.add_typer(lifecycle.alias_app, name="alias")
 app.add_typer(lifecycle.db_app, name="db")
 versions.add_top_level(app)
+app.command()(cleanup.cleanup)
 lifecycle.add_top_level(app)
 app.add_typer(governance.policy_app, name="policy")
 app.add_typer(governance.requests_app, name="requests")

@@ -112,6 +112,16 @@ def transfer_progress(description: str, total: int | None) -> Iterator[Callable[
         yield lambda n: progress.advance(task, n)
 
 
+@contextmanager
+def interrupted(what_happened: Callable[[], str]) -> Iterator[None]:
+    """On Ctrl-C: one line saying what was and was not stored, then exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(what_happened(), highlight=False, soft_wrap=True)
+        raise SystemExit(130) from None
+
+
 def verified_download(uri: str, size: int, download: Callable[[Callable[[int], None]], Path]
                       ) -> None:
     """Run ``download(progress)`` under a byte progress bar and say where it landed."""

@@ -10,6 +10,7 @@ import typer
 from modelyard.cli.context import registry
 from modelyard.cli.output import (
     console,
+    interrupted,
     print_json,
     transfer_progress,
     tree_size,
@@ -99,10 +100,20 @@ def register(
     if not is_run_uri(path) and not source.exists():
         raise InvalidInput(f"artifact path {path!r} does not exist")
     total = 0 if is_run_uri(path) else tree_size(source)
-    with transfer_progress(f"storing {source.name}", total) as advance:
+    stored = [0]
+
+    def advance_and_count(n: int) -> None:
+        stored[0] += n
+        advance(n)
+
+    with transfer_progress(f"storing {source.name}", total) as advance, interrupted(
+            lambda: f"interrupted: no version of {name} was registered; {stored[0]:,} of"
+                    f" {total:,} bytes had been copied into the store (kept, and reused by"
+                    " the next register)"):
         version = reg.register(name, path, params=params, metrics=metrics, tags=tags,
                                description=description, aliases=alias or [], run=run,
-                               parent=parent, datasets=dataset or [], progress=advance)
+                               parent=parent, datasets=dataset or [],
+                               progress=advance_and_count)
     if json:
         print_json(version.to_dict())
     else:
@@ -118,8 +129,10 @@ def download(
     """Download a version's artifact, verifying every byte against its digest."""
     reg = registry(ctx)
     found = reg.get_version(uri)
-    verified_download(found.uri, found.size,
-                      lambda advance: reg.download(found.uri, output, progress=advance))
+    with interrupted(lambda: f"interrupted: nothing of {found.uri} was written to {output}"
+                             " (partial files and folders it created were removed)"):
+        verified_download(found.uri, found.size,
+                          lambda advance: reg.download(found.uri, output, progress=advance))
 
 
 def tag(
@@ -149,17 +162,36 @@ def describe(
     console.print(f"described {name}{'' if version is None else ' version ' + version}")
 
 
-def verify(ctx: typer.Context, json: JsonOpt = False) -> None:
-    """Re-hash every stored object; report corrupt or missing ones (exit 1 if any)."""
-    report = registry(ctx).verify()
+def verify(
+    ctx: typer.Context,
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Put corrupt and missing objects back from --from (verified).")] = False,
+    source: Annotated[str | None, typer.Option(
+        "--from", metavar="PATH_OR_STORE_URL",
+        help="With --repair: the original file or folder, a folder store, or a store URL.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Re-hash every stored object; report corrupt or missing ones (exit 1 if any) and
+    temporary files left by killed writers (see 'modelyard cleanup')."""
+    if repair != (source is not None):
+        raise InvalidInput("--repair and --from go together",
+                           hint="modelyard verify --repair --from ORIGINAL_PATH_OR_STORE_URL")
+    report = registry(ctx).verify(repair_from=source)
     if json:
         print_json(report.to_dict())
     else:
         console.print(f"checked {report.checked} objects")
+        for digest in report.repaired:
+            console.print(f"[green]repaired[/] {digest}")
         for digest in report.corrupt:
             console.print(f"[red]corrupt[/] {digest}")
         for digest in report.missing:
             console.print(f"[red]missing[/] {digest}")
+        if report.leftover_count:
+            console.print(f"[yellow]leftovers[/] {report.leftover_count} temporary file(s),"
+                          f" {report.leftover_bytes:,} bytes, from interrupted writes"
+                          " (remove stale ones with 'modelyard cleanup')")
         if report.ok:
             console.print("[green]all objects intact[/]")
     if not report.ok:

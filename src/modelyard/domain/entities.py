@@ -131,9 +131,15 @@ class HistoryState:
 
 @dataclass(frozen=True)
 class VerifyReport:
+    """``verify``: damage (fails it), what ``--repair`` put back, and temporary files left
+    by killed writers (reported, never a failure: ``modelyard cleanup`` removes them)."""
+
     checked: int
     corrupt: list[str]
     missing: list[str]
+    repaired: list[str] = field(default_factory=list)
+    leftover_count: int = 0
+    leftover_bytes: int = 0
 
     @property
     def ok(self) -> bool:

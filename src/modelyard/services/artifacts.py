@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +16,9 @@ from modelyard.flavors import load_model
 from modelyard.services.lifecycle import LifecycleService
 from modelyard.storage import repository as repo
 from modelyard.storage.hashing import hash_file, hash_files
+from modelyard.storage.leftovers import find_leftovers
 from modelyard.storage.manifest import Manifest
+from modelyard.storage.object_repair import restore_objects
 
 Progress = Callable[[int], None]
 
@@ -37,9 +41,16 @@ class ArtifactService(LifecycleService):
         target = Path(dest)
         if target.exists() and not target.is_dir():
             raise InvalidInput(f"download destination {str(dest)!r} is a file, not a folder")
-        target.mkdir(parents=True, exist_ok=True)
-        self.store.materialize(found.digest, _kind(found.artifact_kind), target,
-                               filename=found.artifact_name or None, progress=progress)
+        created = _missing_folders(target)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            self.store.materialize(found.digest, _kind(found.artifact_kind), target,
+                                   filename=found.artifact_name or None, progress=progress)
+        except BaseException:  # Ctrl-C included: no empty folder of ours stays behind
+            for folder in created:
+                with suppress(OSError):  # not empty: someone else wrote there meanwhile
+                    folder.rmdir()
+            raise
         return target / found.artifact_name if found.artifact_kind == "file" else target
 
     def load(self, name_or_uri: str, *, version: str | int | None = None,
@@ -76,8 +87,22 @@ class ArtifactService(LifecycleService):
         root = Path(os.environ.get("MODELYARD_LOAD_CACHE", Path.home() / ".cache" / "modelyard"))
         return root / found.digest.split(":", 1)[1]
 
-    def verify(self, progress: Callable[[str], None] | None = None) -> VerifyReport:
-        """Re-hash every stored object and check that every version's content is present."""
+    def verify(self, progress: Callable[[str], None] | None = None, *,
+               repair_from: str | None = None) -> VerifyReport:
+        """Re-hash every stored object and check that every version's content is present;
+        count what killed writers left behind.
+
+        ``repair_from`` (a file, a folder, a folder store or a store URL): put corrupt and
+        missing objects back from there, verified, then check again.
+        """
+        report = self._check(progress)
+        if repair_from is None or report.ok:
+            return report
+        repaired = restore_objects(self.store, {*report.corrupt, *report.missing}, repair_from)
+        after = self._check(progress)
+        return replace(after, repaired=sorted(repaired))
+
+    def _check(self, progress: Callable[[str], None] | None) -> VerifyReport:
         corrupt: list[str] = []
         checked = 0
         for digest in self.store.iter_digests():
@@ -94,7 +119,10 @@ class ArtifactService(LifecycleService):
                 missing.add(digest)
             elif kind == "dir" and digest not in corrupt:
                 missing.update(self._missing_entries(digest))
-        return VerifyReport(checked=checked, corrupt=sorted(corrupt), missing=sorted(missing))
+        leftovers = find_leftovers(self.store)
+        return VerifyReport(checked=checked, corrupt=sorted(corrupt), missing=sorted(missing),
+                            leftover_count=len(leftovers),
+                            leftover_bytes=sum(f.size for f in leftovers))
 
     def _missing_entries(self, digest: str) -> set[str]:
         try:
@@ -103,6 +131,17 @@ class ArtifactService(LifecycleService):
             return {digest}
         wanted = {e.digest for e in manifest.entries}
         return wanted - self.store.exists_many(wanted)
+
+
+def _missing_folders(target: Path) -> list[Path]:
+    """``target`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    target = target.absolute()
+    for folder in [target, *target.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
 
 
 def _kind(text: str) -> Literal["file", "dir"]:
