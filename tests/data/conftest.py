@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gitdata import git
+from typer.testing import CliRunner
 
+from modelyard.cli.main import app
 from modelyard.services.data.workspace import Workspace
 
 
@@ -30,3 +34,21 @@ def ws(repo: Path) -> Iterator[Workspace]:
     with Workspace.find(repo) as workspace:
         yield workspace
 
+
+
+@pytest.fixture
+def cli(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``modelyard data ARGS…`` in ``repo``: the parsed JSON with ``--json``, else the result."""
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MODELYARD_USER", "alice")
+    monkeypatch.delenv("MODELYARD_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("MODELYARD_STORE_URI", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0, input: str | None = None) -> Any:
+        result = runner.invoke(app, ["data", *args], input=input)
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return json.loads(result.stdout) if "--json" in args and code == 0 else result
+
+    return invoke

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from gitdata import commit, git, write_tree
-from typer.testing import CliRunner
-
-from modelyard.cli.main import app
-
-
-@pytest.fixture
-def cli(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MODELYARD_USER", "alice")
-    monkeypatch.delenv("MODELYARD_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("MODELYARD_STORE_URI", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0) -> Any:
-        result = runner.invoke(app, ["data", *args])
-        assert result.exit_code == code, result.output
-        return json.loads(result.stdout) if "--json" in args else result
-
-    return invoke
 
 
 def test_cli_workflow_with_json(cli: Any, repo: Path, tmp_path: Path) -> None:

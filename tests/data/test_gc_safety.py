@@ -6,7 +6,6 @@ deleted a colleague's pushed data and a registry's model artifacts.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -17,12 +16,10 @@ import pytest
 from gitdata import commit, git, read_tree, write_tree
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 import modelyard
 from modelyard import data
 from modelyard.cli import data as data_cli
-from modelyard.cli.main import app
 from modelyard.errors import InvalidInput
 from modelyard.services.data import git as git_helpers
 from modelyard.services.data.workspace import Workspace
@@ -54,21 +51,14 @@ def _objects(store: Path) -> set[str]:
     return set(ObjectStore(str(store)).iter_digests())
 
 
-@pytest.fixture
-def cli(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("MODELYARD_USER", "alice")
-    monkeypatch.delenv("MODELYARD_REGISTRY_URI", raising=False)
-    monkeypatch.delenv("MODELYARD_STORE_URI", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0, input: str | None = None) -> Any:
-        result = runner.invoke(app, ["data", *args], input=input)
-        assert result.exit_code == code, result.output
-        assert "Traceback" not in result.output
-        return json.loads(result.stdout) if "--json" in args and code == 0 else result
-
-    return invoke
+def _unreachable_v2(repo: Path, push: bool = False) -> None:
+    """Commit v1 and v2 (pushing each if asked), then drop v2 from every ref and reflog."""
+    for content in ("v1", "v2"):
+        _version(repo, content, content)
+        if push:
+            data.push()
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
 
 
 def _history(repo: Path) -> None:
@@ -162,10 +152,7 @@ def test_young_objects_are_never_removed(repo: Path) -> None:
 
 def test_cli_asks_lists_and_refuses_without_a_terminal(
         cli: Any, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _version(repo, "v1", "v1")
-    _version(repo, "v2", "v2")
-    git(repo, "reset", "-q", "--hard", "HEAD~1")
-    git(repo, "reflog", "expire", "--expire=now", "--all")
+    _unreachable_v2(repo)
     data.checkout(force=True)
     _age(_cache(repo))
     before = _objects(_cache(repo))
@@ -187,10 +174,7 @@ def test_cli_asks_lists_and_refuses_without_a_terminal(
 
 
 def test_cli_grace_option(cli: Any, repo: Path) -> None:
-    _version(repo, "v1", "v1")
-    _version(repo, "v2", "v2")
-    git(repo, "reset", "-q", "--hard", "HEAD~1")
-    git(repo, "reflog", "expire", "--expire=now", "--all")
+    _unreachable_v2(repo)
     assert cli("gc", "--dry-run", "--json")["young"] == 3
     assert cli("gc", "--dry-run", "--grace", "0", "--json")["removed_count"] == 3
     bad = cli("gc", "--grace", "soon", code=1)
@@ -237,12 +221,7 @@ def test_remote_gc_only_this_clone_respects_the_grace(cli: Any, repo: Path,
                                                       tmp_path: Path) -> None:
     remote = tmp_path / "shared"
     data.remote_add("origin", str(remote), default=True)
-    _version(repo, "v1", "v1")
-    data.push()
-    _version(repo, "v2", "v2")
-    data.push()
-    git(repo, "reset", "-q", "--hard", "HEAD~1")
-    git(repo, "reflog", "expire", "--expire=now", "--all")
+    _unreachable_v2(repo, push=True)
     data.checkout(force=True)
     young = cli("gc", "-r", "origin", "--only-this-clone", "--yes", "--json")
     assert young["removed"] == [] and young["young"] == 3
@@ -299,12 +278,7 @@ def test_remote_gc_refuses_the_configured_registry_store_even_without_a_marker(
 def test_remote_gc_on_s3(repo: Path, s3_location: Any) -> None:
     data.remote_add("origin", s3_location.url, default=True,
                     options=s3_location.storage_options)
-    _version(repo, "v1", "v1")
-    data.push()
-    _version(repo, "v2", "v2")
-    data.push()
-    git(repo, "reset", "-q", "--hard", "HEAD~1")
-    git(repo, "reflog", "expire", "--expire=now", "--all")
+    _unreachable_v2(repo, push=True)
     data.checkout(force=True)
     with pytest.raises(InvalidInput, match="other clones"):
         data.gc(remote="origin")
