@@ -79,6 +79,14 @@ def test_digest_swapped_by_sql_is_named(fraud: Registry) -> None:
     assert _found(fraud) == {("version", "fraud", 2, "digest", v1, v2)}
 
 
+def test_artifact_shape_edits_are_named(fraud: Registry) -> None:
+    """A download reads kind, file name and file count from the row: edits must show."""
+    _sql(fraud, _model_version_sql("artifact_name"), value="evil.bin", number=2)
+    _sql(fraud, _model_version_sql("file_count"), value=7, number=3)
+    assert _found(fraud) == {("version", "fraud", 2, "artifact_name", "evil.bin", "w2.bin"),
+                             ("version", "fraud", 3, "file_count", 7, 1)}
+
+
 def test_alias_policy_and_inserted_version_are_named(fraud: Registry) -> None:
     _sql(fraud, "UPDATE aliases SET version_id = (SELECT id FROM model_versions WHERE version = 2)"
                 " WHERE alias = 'champion'")

@@ -40,8 +40,8 @@ def replay(name: str, events: Iterable[AuditEvent], at: datetime | None = None) 
     return HistoryState(name, at, production, stages, aliases, deleted, seen)
 
 
-VERSION_FIELDS = ("stage", "digest", "size", "description", "tags", "params", "metrics",
-                  "lineage")
+VERSION_FIELDS = ("stage", "digest", "artifact_kind", "artifact_name", "size", "file_count",
+                  "description", "tags", "params", "metrics", "lineage")
 POLICY_FIELDS = ("approvals", "reviewers", "gates", "allow_self_approval",
                  "rollback_needs_approval")
 VERSION_CHANGES = ("version.transition", "version.rollback", "tags.set", "description.set")

@@ -158,6 +158,8 @@ class CatalogService(ServiceBase):
             audit.record(
                 conn, at=now, actor=who, action="version.register", model=name, version=number,
                 after={"stage": "none", "digest": stored.digest, "size": stored.size,
+                       "artifact_kind": stored.kind, "artifact_name": artifact_name,
+                       "file_count": stored.file_count,
                        "description": description, "lineage": lineage or {}, **clean},
             )
             for alias in alias_list:

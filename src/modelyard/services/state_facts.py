@@ -32,7 +32,7 @@ def current_facts(conn: Connection) -> Facts:
         name, number = names[int(v.model_id)], int(v.version)
         versions[int(v.id)] = (name, number)
         row = {key: getattr(v, key) for key in VERSION_FIELDS}
-        row.update(size=int(v.size), **{k: _json(row[k]) for k in
+        row.update(size=int(v.size), file_count=int(v.file_count), **{k: _json(row[k]) for k in
                                         ("tags", "params", "metrics", "lineage")})
         facts[("version", name, number)] = {"exists": True, "deleted": v.deleted_at is not None,
                                             **row}
