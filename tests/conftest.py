@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pg
 from modelyard.services.registry import Registry
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import psycopg
 
-from modelyard.services.audit import GENESIS_HASH
+from modelyard.storage.sql.audit_log import GENESIS_HASH
 
 ADMIN_URL = os.environ.get("MODELYARD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -43,7 +43,7 @@ class PgDatabases:
         self.idle: list[str] = []
 
     def make_template(self) -> None:
-        from modelyard.storage.database import Database
+        from modelyard.storage.sql.database import Database
 
         with _admin() as conn:
             conn.execute(f'CREATE DATABASE "{self.template}"')

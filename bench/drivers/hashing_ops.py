@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from bench.drivers.common import Args, Report, serve
-from modelyard.storage.hashing import CHUNK_SIZE, hash_file
+from modelyard.storage.content.hashing import CHUNK_SIZE, hash_file
 
 
 def _md5(path: str) -> str:

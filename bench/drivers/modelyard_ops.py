@@ -14,8 +14,8 @@ from sqlalchemy import update
 import modelyard
 from bench.drivers.common import Args, Report, concurrent_writers, serve
 from modelyard.services.registry import Registry
-from modelyard.storage import repository as repo
-from modelyard.storage.schema import model_versions, models
+from modelyard.storage.sql import repository as repo
+from modelyard.storage.sql.schema import model_versions, models
 
 MODEL = "bench-model"
 

@@ -56,8 +56,8 @@ def connect(
 ) -> Registry:
     """Open a registry. Arguments override ``MODELYARD_*`` variables, which override defaults."""
     from modelyard.services.registry import Registry
-    from modelyard.storage.database import Database
-    from modelyard.storage.objects import ObjectStore
+    from modelyard.storage.content.objects import ObjectStore
+    from modelyard.storage.sql.database import Database
 
     settings = Settings.resolve(registry, store, user, home)
     if settings.registry_uri.startswith(("http://", "https://")):

@@ -17,7 +17,7 @@ from modelyard import data
 from modelyard.cli.main import app
 from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage import state_cache
+from modelyard.storage.index import state_cache
 
 
 def _overwrite(path: Path, content: bytes) -> None:

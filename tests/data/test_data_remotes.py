@@ -12,7 +12,7 @@ from gitdata import commit, git, read_tree, write_tree
 from modelyard import data
 from modelyard.errors import InvalidInput, NotFound, StorageUnavailable
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
 
 
 def _dataset(repo: Path) -> dict[str, bytes]:

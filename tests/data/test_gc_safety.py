@@ -23,7 +23,7 @@ from modelyard.cli import data as data_cli
 from modelyard.errors import InvalidInput
 from modelyard.services.data import git as git_helpers
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
 
 DAY = 24 * 3600
 

@@ -23,8 +23,8 @@ from modelyard.domain import pointer as pointers
 from modelyard.domain import workpaths
 from modelyard.errors import InvalidInput
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage.manifest import Entry, Manifest
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.manifest import Entry, Manifest
+from modelyard.storage.content.objects import ObjectStore
 
 # Pieces hostile names are made of: dots, separators, reserved names in every disguise.
 _PIECES = [".", "..", "...", "/", "\\", "\x00", "\n", " ", ".git", ".GIT", ".Git", "git",

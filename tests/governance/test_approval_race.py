@@ -14,8 +14,8 @@ import pytest
 from modelyard.domain.policy import PromotionRequest
 from modelyard.errors import InvalidTransition
 from modelyard.services.registry import Registry
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database
 
 REVIEWERS = ("bob", "cy")
 

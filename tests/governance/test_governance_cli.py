@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner, Result
 
 from modelyard.cli.main import app
-from modelyard.storage.database import normalize_url
+from modelyard.storage.sql.database import normalize_url
 
 Run = Callable[..., Result]
 

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from modelyard.cli.main import app
 from modelyard.domain.audit_report import Disagreement, compare
 from modelyard.domain.history import logged_facts
-from modelyard.services import audit
 from modelyard.services.registry import Registry
-from modelyard.services.state_facts import current_facts
-from modelyard.storage.schema import audit_events, registry_state
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql.schema import audit_events, registry_state
+from modelyard.storage.sql.state_facts import current_facts
 
 
 def _content(tmp_path: Path, name: str, data: bytes) -> Path:

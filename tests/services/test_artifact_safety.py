@@ -10,7 +10,7 @@ import pytest
 
 from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.services.registry import Registry
-from modelyard.storage.schema import model_versions
+from modelyard.storage.sql.schema import model_versions
 
 
 def test_symlink_leaving_the_tree_is_refused_at_register(

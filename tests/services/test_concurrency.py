@@ -6,8 +6,8 @@ import multiprocessing
 from pathlib import Path
 
 from modelyard.services.registry import Registry
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database
 
 WRITERS = 16
 
@@ -38,6 +38,6 @@ def test_concurrent_writers_get_dense_unique_numbers(registry_url: str, tmp_path
     reg = Registry(Database(registry_url), ObjectStore(store), user="check")
     versions = reg.list_versions("shared")
     assert sorted(v.params["writer"] for v in versions) == list(range(WRITERS))
-    events = reg.audit_events()
+    events = reg.audit()
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     reg.close()

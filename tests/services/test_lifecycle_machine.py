@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from modelyard.errors import InvalidInput, InvalidTransition, NotFound
 from modelyard.services.registry import Registry
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
-from modelyard.storage.schema import model_versions
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database
+from modelyard.storage.sql.schema import model_versions
 
 STAGES = st.sampled_from(["none", "staging", "production", "archived"])
 VERSIONS = st.integers(min_value=1, max_value=6)

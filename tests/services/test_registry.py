@@ -112,11 +112,11 @@ def test_illegal_transitions_are_refused_and_change_nothing(
     for stage in path:
         reg.transition("m", 1, stage)
     before = reg.get_version("m", 1).stage
-    events = len(reg.audit_events("m"))
+    events = len(reg.audit("m"))
     with pytest.raises(InvalidTransition, match=f"cannot move from {before} to {target}"):
         reg.transition("m", 1, target)
     assert reg.get_version("m", 1).stage == before
-    assert len(reg.audit_events("m")) == events
+    assert len(reg.audit("m")) == events
 
 
 def test_unknown_stage_is_invalid_input(reg: Registry, model_dir: Path) -> None:
@@ -198,7 +198,7 @@ def test_tags_and_descriptions_on_models_and_versions(reg: Registry, model_dir: 
     assert version.tags == {"a": "1", "b": "2"} and version.description == "retrained"
     model = reg.get_model("m")
     assert model.tags == {"owner": "risk"} and model.description == "fraud scorer"
-    actions = [e.action for e in reg.audit_events("m")]
+    actions = [e.action for e in reg.audit("m")]
     assert actions.count("tags.set") == 2 and actions.count("description.set") == 2
 
 
@@ -249,7 +249,7 @@ def test_bad_register_input_changes_nothing(reg: Registry, model_dir: Path, tmp_
     with pytest.raises(InvalidInput, match="reserved"):
         reg.register("m", model_dir, aliases=["latest"])
     assert reg.list_models() == []
-    assert reg.audit_events() == []
+    assert reg.audit() == []
 
 
 def test_search_versions_with_the_filter_language(reg: Registry, model_dir: Path) -> None:
@@ -273,7 +273,7 @@ def test_history_replays_and_answers_at_a_time(reg: Registry, model_dir: Path) -
     reg.transition("m", 1, "staging")
     reg.transition("m", 1, "production")
     reg.set_alias("m", "champion", 1)
-    middle = reg.audit_events("m")[-1].at
+    middle = reg.audit("m")[-1].at
     reg.transition("m", 2, "staging")
     reg.transition("m", 2, "production")
     reg.set_alias("m", "champion", 2)
@@ -316,12 +316,12 @@ def test_verify_reports_missing_objects(reg: Registry, model_dir: Path) -> None:
 
 
 def test_every_change_is_audited_in_a_valid_chain(reg: Registry, model_dir: Path) -> None:
-    from modelyard.services import audit
+    from modelyard.storage.sql import audit_log as audit
 
     reg.register("m", model_dir)
     reg.transition("m", 1, "staging", comment="ready")
     reg.set_alias("m", "champion", 1)
-    events = reg.audit_events("m")
+    events = reg.audit("m")
     assert [e.action for e in events] == [
         "model.create", "version.register", "version.transition", "alias.set"]
     assert events[2].before == {"stage": "none"} and events[2].after == {"stage": "staging"}
@@ -340,7 +340,7 @@ def test_actor_is_explicit_per_call(reg: Registry, model_dir: Path) -> None:
     reg.register("m", model_dir, actor="bob")
     reg.transition("m", 1, "staging", actor="carol")
     assert reg.get_version("m", 1).created_by == "bob"
-    assert [e.actor for e in reg.audit_events("m")][-1] == "carol"
+    assert [e.actor for e in reg.audit("m")][-1] == "carol"
 
 
 def test_search_pushdown_agrees_with_the_evaluator(reg: Registry, model_dir: Path) -> None:

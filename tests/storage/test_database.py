@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from modelyard.cli.main import app
 from modelyard.errors import InvalidInput, StorageUnavailable
-from modelyard.storage.database import SCHEMA_REVISION, Database, head_revision
+from modelyard.storage.sql.database import SCHEMA_REVISION, Database, head_revision
 
 
 def test_schema_revision_constant_matches_the_migration_scripts() -> None:

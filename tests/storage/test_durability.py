@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import event, text
 
 from modelyard.services.registry import Registry
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database
 
 
 def _fd_path(fd: int) -> str:

@@ -14,7 +14,7 @@ import pytest
 from blake3 import blake3
 
 from modelyard.errors import InvalidInput
-from modelyard.storage.hashing import (
+from modelyard.storage.content.hashing import (
     CHUNK_SIZE,
     DIGEST_PREFIX,
     copy_and_hash,
@@ -112,7 +112,7 @@ def test_copy_and_hash_copies_and_digests() -> None:
 _MEMORY_PROBE = textwrap.dedent(
     """
     import json, sys
-    from modelyard.storage.hashing import hash_file
+    from modelyard.storage.content.hashing import hash_file
 
     def status_mib(key):
         with open("/proc/self/status") as f:

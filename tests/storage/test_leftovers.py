@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from modelyard.storage.leftovers import find_leftovers, remove_leftovers
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.leftovers import find_leftovers, remove_leftovers
+from modelyard.storage.content.objects import ObjectStore
 
 # A register that stops forever just before its first object is renamed into place, so
 # the parent can kill it at exactly that point.
@@ -130,7 +130,7 @@ def test_a_failed_download_leaves_no_folder_it_created(
 def test_ctrl_c_says_what_was_and_was_not_stored(
     cli_home: Path, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from modelyard.storage import objects
+    from modelyard.storage.content import objects
 
     def interrupt(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt

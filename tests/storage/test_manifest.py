@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelyard.errors import InvalidInput
-from modelyard.storage.hashing import hash_bytes, hash_files
-from modelyard.storage.manifest import (
+from modelyard.storage.content.hashing import hash_bytes, hash_files
+from modelyard.storage.content.manifest import (
     EXEC_MODE,
     FILE_MODE,
     Entry,

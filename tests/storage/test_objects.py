@@ -16,10 +16,10 @@ import boto3
 import pytest
 
 from modelyard.errors import IntegrityError, InvalidInput, NotFound, StorageUnavailable
-from modelyard.storage.hashing import CHUNK_SIZE, hash_bytes, hash_file, hash_files
-from modelyard.storage.manifest import Manifest
-from modelyard.storage.objects import ObjectStore
-from modelyard.storage.state_cache import StateCache
+from modelyard.storage.content.hashing import CHUNK_SIZE, hash_bytes, hash_file, hash_files
+from modelyard.storage.content.manifest import Manifest
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.index.state_cache import StateCache
 
 MISSING = "blake3:" + "0" * 64
 
@@ -344,7 +344,7 @@ def test_state_cache_skips_rehashing_unchanged_trees(
         hashed.extend(map(os.fspath, paths))
         return hash_files(paths, workers)
 
-    monkeypatch.setattr("modelyard.storage.state_cache.hash_files", counting)
+    monkeypatch.setattr("modelyard.storage.index.state_cache.hash_files", counting)
     with StateCache(tmp_path / "state.db") as cache:
         first = store.put_tree(tree, cache=cache)
         assert len(hashed) == 5

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
 
 
 def _cli(*args: str, code: int = 0) -> Any:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.storage.hashing import hash_bytes, hash_files
-from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
+from modelyard.storage.content.hashing import hash_bytes, hash_files
+from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_paths_cached
 
 DIGEST = "blake3:" + "c" * 64
 
@@ -33,7 +33,7 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.extend(os.fspath(p) for p in paths)
         return hash_files(paths, workers)
 
-    monkeypatch.setattr("modelyard.storage.state_cache.hash_files", counting)
+    monkeypatch.setattr("modelyard.storage.index.state_cache.hash_files", counting)
     return calls
 
 
@@ -107,7 +107,7 @@ def test_entries_persist_and_are_shared_between_processes(tmp_path: Path) -> Non
     script = textwrap.dedent(
         """
         import os, sys
-        from modelyard.storage.state_cache import StateCache
+        from modelyard.storage.index.state_cache import StateCache
         with StateCache(sys.argv[1]) as cache:
             cache.put_many([(sys.argv[2], os.stat(sys.argv[2]), sys.argv[3])])
         """

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from modelyard.cli.main import app
 from modelyard.errors import StorageUnavailable
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
 
 pytestmark = pytest.mark.s3
 

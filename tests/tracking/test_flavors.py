@@ -18,8 +18,8 @@ import modelyard
 from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.flavors import DESCRIPTOR, save_model
 from modelyard.services.registry import Registry
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database
 
 
 @pytest.fixture

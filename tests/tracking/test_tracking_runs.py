@@ -35,7 +35,7 @@ def test_a_run_records_params_metric_history_tags_and_ends_finished(reg: Registr
     history = reg.metric_history(run.run_id, "auc")
     assert [(p.step, p.value) for p in history] == [(1, 0.80), (5, 0.85), (10, 0.91)]
     assert [p.step for p in reg.metric_history(run.run_id, "loss")] == [0, 1]
-    actions = [e.action for e in reg.audit_events()]
+    actions = [e.action for e in reg.audit()]
     assert actions[:3] == ["experiment.create", "run.start", "run.params"]
     assert "run.metrics" not in actions and actions[-1] == "run.end"  # points are their own record
 

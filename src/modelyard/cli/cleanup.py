@@ -10,8 +10,8 @@ import typer
 from modelyard.cli.context import settings
 from modelyard.cli.output import console, print_json
 from modelyard.errors import InvalidInput
-from modelyard.storage.leftovers import DEFAULT_GRACE, remove_leftovers
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.leftovers import DEFAULT_GRACE, remove_leftovers
+from modelyard.storage.content.objects import ObjectStore
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

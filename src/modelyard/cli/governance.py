@@ -12,9 +12,10 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.context import registry
-from modelyard.cli.lifecycle import _change, _parse_time
+from modelyard.cli.lifecycle import _change
 from modelyard.cli.output import console, err_console, print_json
 from modelyard.domain.policy import GateResult, Policy, PromotionRequest, RequestStatus
+from modelyard.domain.times import parse_time
 from modelyard.errors import IntegrityError, InvalidTransition
 
 policy_app = typer.Typer(help="Per-model approval policies (approvals, reviewers, gates).",
@@ -313,7 +314,7 @@ def _audit_verify(ctx: typer.Context, checkpoint: Path | None, public_key: Path 
 def _audit_list(ctx: typer.Context, target: str | None, since: str | None,
                 json: bool) -> None:
     reg = registry(ctx)
-    events = reg.audit(target, since=_parse_time(since) if since else None)
+    events = reg.audit(target, since=parse_time(since) if since else None)
     if json:
         print_json([e.to_dict() for e in events])
         return

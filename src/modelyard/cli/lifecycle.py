@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -10,7 +9,7 @@ from rich.table import Table
 
 from modelyard.cli.context import registry, settings
 from modelyard.cli.output import console, print_json
-from modelyard.errors import InvalidInput
+from modelyard.domain.times import parse_time
 
 alias_app = typer.Typer(help="Named pointers to versions (champion, challenger…).",
                         no_args_is_help=True)
@@ -47,7 +46,7 @@ def history(ctx: typer.Context, name: str,
             at: Annotated[str | None, typer.Option(help="ISO-8601 time; UTC if no offset.")] = None,
             json: JsonOpt = False) -> None:
     """Stage and alias changes; with --at, who held production at that time."""
-    when = _parse_time(at) if at else None
+    when = parse_time(at) if at else None
     state = registry(ctx).history(name, at=when)
     if json:
         print_json(state.to_dict())
@@ -78,14 +77,6 @@ def _change(before: dict[str, object] | None, after: dict[str, object] | None) -
     return ", ".join(keys)
 
 
-def _parse_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"invalid time {text!r}: expected ISO-8601, e.g. 2026-11-27T10:00:00Z"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @alias_app.command("set")
@@ -105,7 +96,7 @@ def alias_delete(ctx: typer.Context, name: str, alias: str) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the metadata schema (Alembic migrations)."""
-    from modelyard.storage.database import Database
+    from modelyard.storage.sql.database import Database
 
     database = Database(settings(ctx).registry_uri, auto_upgrade=True)
     console.print(f"schema at {database.current_revision()}")

@@ -14,11 +14,11 @@ from modelyard.domain.entities import ModelVersion, VerifyReport
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.flavors import load_model
 from modelyard.services.lifecycle import LifecycleService
-from modelyard.storage import repository as repo
-from modelyard.storage.hashing import hash_file, hash_files
-from modelyard.storage.leftovers import find_leftovers
-from modelyard.storage.manifest import Manifest
-from modelyard.storage.object_repair import restore_objects
+from modelyard.storage.content.hashing import hash_file, hash_files
+from modelyard.storage.content.leftovers import find_leftovers
+from modelyard.storage.content.manifest import Manifest
+from modelyard.storage.content.object_repair import restore_objects
+from modelyard.storage.sql import repository as repo
 
 Progress = Callable[[int], None]
 

@@ -16,9 +16,9 @@ from modelyard.domain.entities import ModelVersion
 from modelyard.domain.names import check_model_name
 from modelyard.domain.refs import RefKind, VersionRef, is_model_uri, parse_model_uri, parse_ref
 from modelyard.errors import InvalidInput, NotFound
-from modelyard.storage import repository as repo
-from modelyard.storage.database import Database
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql import repository as repo
+from modelyard.storage.sql.database import Database
 
 Clock = Callable[[], datetime]
 

@@ -22,10 +22,10 @@ from modelyard.domain.names import (
 from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
-from modelyard.services import audit
 from modelyard.services.base import ServiceBase
 from modelyard.services.lineage import parse_parent, provenance, run_artifact_source
-from modelyard.storage import repository as repo
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql import repository as repo
 
 Progress = Callable[[int], None]
 _STAGES = frozenset(s.value for s in Stage)

@@ -24,8 +24,8 @@ from sqlalchemy import Connection
 
 from modelyard.domain.audit_report import CheckpointCheck
 from modelyard.errors import AlreadyExists, IntegrityError, InvalidInput
-from modelyard.services import audit
-from modelyard.storage.hashing import hash_bytes
+from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.sql import audit_log as audit
 
 if TYPE_CHECKING:  # imported on first use: opening a registry does not pay for cryptography
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (

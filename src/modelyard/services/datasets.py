@@ -17,14 +17,14 @@ from modelyard.domain import pointer as pointers
 from modelyard.domain.datasets import DatasetVersion, is_dataset_uri, parse_dataset_uri
 from modelyard.domain.names import check_model_name, check_tags
 from modelyard.errors import InvalidInput, NotFound
-from modelyard.services import audit
 from modelyard.services.base import ServiceBase
 from modelyard.services.data.progress import BytesMeter
 from modelyard.services.data.scan import describe
 from modelyard.services.data.transfer import copy_objects, object_digests
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage import datasets_repository as repo
-from modelyard.storage.objects import StoredTree
+from modelyard.storage.content.objects import StoredTree
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql import datasets_repository as repo
 
 Progress = Callable[[int], None]
 

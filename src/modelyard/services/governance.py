@@ -43,10 +43,10 @@ from modelyard.errors import (
     NotFound,
     PermissionDenied,
 )
-from modelyard.services import audit
 from modelyard.services.lifecycle import LifecycleService, _former_productions
-from modelyard.storage import governance_repository as gov
-from modelyard.storage import repository as repo
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql import governance_repository as gov
+from modelyard.storage.sql import repository as repo
 
 
 class GovernanceService(LifecycleService):

@@ -7,7 +7,7 @@ previous production in that same transaction, and the partial unique index on
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -16,10 +16,11 @@ from modelyard.domain.entities import AuditEvent, HistoryState, ModelVersion
 from modelyard.domain.history import replay
 from modelyard.domain.names import check_alias, check_version_number
 from modelyard.domain.stages import ROLLBACK_FROM, Stage, check_transition, parse_stage
+from modelyard.domain.times import as_utc
 from modelyard.errors import InvalidTransition, NotFound
-from modelyard.services import audit
 from modelyard.services.catalog import CatalogService
-from modelyard.storage import repository as repo
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql import repository as repo
 
 
 class LifecycleService(CatalogService):
@@ -134,15 +135,8 @@ class LifecycleService(CatalogService):
         with self.db.read() as conn:
             self._model(conn, name)
             events = audit.list_events(conn, model=name)
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)  # a naive time is read as UTC, like the stored times
-        return replay(name, events, at)
+        return replay(name, events, as_utc(at) if at is not None else None)
 
-    def audit_events(
-        self, name: str | None = None, *, since: datetime | None = None
-    ) -> list[AuditEvent]:
-        with self.db.read() as conn:
-            return audit.list_events(conn, model=name, since=since)
 
 
 def _former_productions(events: list[AuditEvent]) -> list[int]:

@@ -26,11 +26,11 @@ from modelyard.errors import InvalidInput, NotFound
 from modelyard.flavors import DESCRIPTOR, read_descriptor
 from modelyard.services.base import ServiceBase
 from modelyard.services.tracking import TrackingService, load_runs
-from modelyard.storage import tracking_repository as track
-from modelyard.storage.database import Database
-from modelyard.storage.manifest import Entry, Manifest
-from modelyard.storage.manifest import diff as diff_manifests
-from modelyard.storage.objects import StoredTree
+from modelyard.storage.content.manifest import Entry, Manifest
+from modelyard.storage.content.manifest import diff as diff_manifests
+from modelyard.storage.content.objects import StoredTree
+from modelyard.storage.sql import tracking_repository as track
+from modelyard.storage.sql.database import Database
 
 
 class LineageService(TrackingService):

@@ -13,7 +13,7 @@ result of recomputing the hash chain at the moment of export.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,15 @@ from sqlalchemy import Connection
 from modelyard.domain.audit_report import AuditReport, compare
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.history import logged_facts
+from modelyard.domain.times import as_utc
 from modelyard.errors import IntegrityError
-from modelyard.services import audit, checkpoints
+from modelyard.services import checkpoints
 from modelyard.services.checkpoints import Checkpoint
 from modelyard.services.governance import GovernanceService
-from modelyard.services.state_facts import current_facts
-from modelyard.storage import governance_repository as gov
-from modelyard.storage.database import redact
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql import governance_repository as gov
+from modelyard.storage.sql.database import redact
+from modelyard.storage.sql.state_facts import current_facts
 
 DOSSIER_FORMAT = 1
 STAGE_ACTIONS = frozenset({"version.transition", "version.rollback", "promotion.direct"})
@@ -37,8 +39,7 @@ STAGE_ACTIONS = frozenset({"version.transition", "version.rollback", "promotion.
 class OversightService(GovernanceService):
     def audit(self, name: str | None = None, *, since: datetime | None = None) -> list[AuditEvent]:
         """Audit events, oldest first: all of them, or one model's; ``since`` is inclusive."""
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)  # a naive time is read as UTC, like stored times
+        since = as_utc(since) if since is not None else None
         with self.db.read() as conn:
             if name is not None:
                 self._model(conn, name)

@@ -39,10 +39,10 @@ from modelyard.domain.runs import (
     parse_run_uri,
 )
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition, NotFound
-from modelyard.services import audit
 from modelyard.services.base import ServiceBase
-from modelyard.storage import tracking_repository as repo
-from modelyard.storage.manifest import check_path
+from modelyard.storage.content.manifest import check_path
+from modelyard.storage.sql import audit_log as audit
+from modelyard.storage.sql import tracking_repository as repo
 
 Progress = Callable[[int], None]
 _STATUSES = frozenset(s.value for s in RunStatus)

@@ -17,7 +17,7 @@ from modelyard.errors import InvalidInput
 from modelyard.services.data.progress import NULL_METER, Meter
 from modelyard.services.data.scan import describe, folder_fingerprint, skip_reserved
 from modelyard.services.data.workspace import Tracked, Workspace, write_atomic
-from modelyard.storage.state_cache import hash_file_cached
+from modelyard.storage.index.state_cache import hash_file_cached
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from modelyard.errors import IntegrityError, InvalidInput
-from modelyard.services.data.state_db import connect
 from modelyard.services.data.workspace import Tracked, Workspace
-from modelyard.storage.hashing import DIGEST_PREFIX, hash_bytes
-from modelyard.storage.state_cache import hash_paths_cached
+from modelyard.storage.content.hashing import DIGEST_PREFIX, hash_bytes
+from modelyard.storage.index.sqlite_file import connect
+from modelyard.storage.index.state_cache import hash_paths_cached
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cache_check (

@@ -26,11 +26,11 @@ from typing import Any
 from modelyard.domain import workpaths
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.services.data.links import place
-from modelyard.services.data.parallel import run_parallel
 from modelyard.services.data.progress import NULL_METER, Meter
 from modelyard.services.data.scan import describe, folder_fingerprint, scan_output
 from modelyard.services.data.workspace import Tracked, Workspace
-from modelyard.storage.state_cache import hash_paths_cached
+from modelyard.storage.index.state_cache import hash_paths_cached
+from modelyard.storage.parallel import run_parallel
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from modelyard.domain.pointer import Pointer
 from modelyard.errors import NotFound
 from modelyard.services.data import git
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage.manifest import diff as manifest_diff
+from modelyard.storage.content.manifest import diff as manifest_diff
 
 
 @dataclass

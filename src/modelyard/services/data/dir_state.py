@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modelyard.domain.pointer import Pointer
-from modelyard.services.data.state_db import connect
-from modelyard.storage.hashing import hash_bytes
-from modelyard.storage.manifest import ScannedFile
+from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.content.manifest import ScannedFile
+from modelyard.storage.index.sqlite_file import connect
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dir_state (

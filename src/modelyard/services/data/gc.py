@@ -25,9 +25,10 @@ from modelyard.services.data.references import References, Scope, referenced
 from modelyard.services.data.registry_guard import refuse_registry_store
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.workspace import Workspace
-from modelyard.storage.hashing import parse_digest
-from modelyard.storage.manifest import Entry
-from modelyard.storage.objects import ObjectStore, run_parallel
+from modelyard.storage.content.hashing import parse_digest
+from modelyard.storage.content.manifest import Entry
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.parallel import run_parallel
 
 DEFAULT_GRACE = timedelta(hours=1)
 _TIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "created", "time")

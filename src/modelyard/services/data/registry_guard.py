@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 
 from modelyard.errors import InvalidInput, ModelyardError
-from modelyard.storage.objects import REGISTRY_MARKER, ObjectStore
+from modelyard.storage.content.objects import REGISTRY_MARKER, ObjectStore
 
 _OBJECT_DIR = re.compile(r"[0-9a-f]{2}")
 _SEARCH_DEPTH = 3  # folders below the remote's root searched for a registry's marker

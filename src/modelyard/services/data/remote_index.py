@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from modelyard.services.data.state_db import connect, write_many
+from modelyard.storage.index.sqlite_file import connect, write_many
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS remote_objects (

@@ -14,7 +14,7 @@ from typing import Any
 
 from modelyard.errors import AlreadyExists, InvalidInput, NotFound
 from modelyard.services.data.workspace import Remote, Workspace
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)  # with fullmatch
 

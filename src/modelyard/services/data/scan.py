@@ -19,8 +19,8 @@ from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput
 from modelyard.services.data.dir_state import DirState, fingerprint
-from modelyard.storage.manifest import Entry, Manifest, ScannedFile, scan_directory
-from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
+from modelyard.storage.content.manifest import Entry, Manifest, ScannedFile, scan_directory
+from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_paths_cached
 
 
 def describe(path: str, state: StateCache | None, link_roots: Sequence[str] = (),

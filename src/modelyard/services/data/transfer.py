@@ -18,11 +18,11 @@ from typing import Any
 from modelyard.errors import IntegrityError, NotFound
 from modelyard.services.data import cache_integrity
 from modelyard.services.data.checkout import CheckoutReport, checkout
-from modelyard.services.data.parallel import default_jobs, run_parallel
 from modelyard.services.data.progress import NULL_METER, Meter
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.workspace import Tracked, Workspace
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.parallel import default_jobs, run_parallel
 
 _LIST_LOCAL_OVER = 2_000
 

@@ -26,8 +26,8 @@ from modelyard.errors import InvalidInput, NotFound
 from modelyard.services.data import git
 from modelyard.services.data.dir_state import DirState
 from modelyard.services.data.remote_index import RemoteIndex
-from modelyard.storage.objects import ObjectStore
-from modelyard.storage.state_cache import StateCache
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.index.state_cache import StateCache
 
 DIR = ".modelyard"
 LINK_STRATEGIES = ("reflink", "hardlink", "symlink", "copy")

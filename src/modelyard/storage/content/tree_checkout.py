@@ -15,12 +15,13 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from modelyard.errors import InvalidInput
-from modelyard.storage.hashing import Progress
-from modelyard.storage.manifest import Manifest, check_path
-from modelyard.storage.objects import ObjectKind, is_inside, run_parallel
+from modelyard.storage.content.hashing import Progress
+from modelyard.storage.content.manifest import Manifest, check_path
+from modelyard.storage.content.objects import ObjectKind, is_inside
+from modelyard.storage.parallel import run_parallel
 
 if TYPE_CHECKING:
-    from modelyard.storage.objects import ObjectStore
+    from modelyard.storage.content.objects import ObjectStore
 
 
 def materialize(

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 
-from modelyard.storage.governance_schema import (
+from modelyard.storage.sql.governance_schema import (
     model_policies,
     promotion_requests,
     request_decisions,
 )
-from modelyard.storage.schema import models
+from modelyard.storage.sql.schema import models
 
 PENDING = "pending"
 

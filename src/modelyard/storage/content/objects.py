@@ -18,22 +18,20 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelyard.errors import IntegrityError, InvalidInput, NotFound, StorageUnavailable
-from modelyard.storage.durability import PendingDirs
-from modelyard.storage.hashing import (
+from modelyard.storage.content.durability import PendingDirs
+from modelyard.storage.content.hashing import (
     CHUNK_SIZE,
     DIGEST_PREFIX,
     Progress,
     copy_and_hash,
-    default_workers,
     format_digest,
     hash_bytes,
     hash_file,
@@ -42,16 +40,17 @@ from modelyard.storage.hashing import (
     new_hasher,
     parse_digest,
 )
-from modelyard.storage.manifest import (
+from modelyard.storage.content.manifest import (
     Entry,
     Ignore,
     Manifest,
     ScannedFile,
     scan_directory,
 )
-from modelyard.storage.object_seal import is_sealed, reseal, seal
-from modelyard.storage.remote_errors import fail_fast_options, translate, tune
-from modelyard.storage.state_cache import StateCache, hash_file_cached, hash_paths_cached
+from modelyard.storage.content.object_seal import is_sealed, reseal, seal
+from modelyard.storage.content.remote_errors import fail_fast_options, translate, tune
+from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_paths_cached
+from modelyard.storage.parallel import run_parallel
 
 ObjectKind = Literal["file", "dir"]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -67,8 +66,6 @@ _OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "ad
 # live in the registry database, not in git.
 REGISTRY_MARKER = "MODELYARD_REGISTRY"
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,21 +100,6 @@ def _unlink_quietly(path: str) -> None:
 
 def is_inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int | None) -> list[R]:
-    """``fn`` over ``items`` in threads; on the first failure cancel the rest and raise it."""
-    if len(items) <= 1:
-        return [fn(item) for item in items]
-    pool = ThreadPoolExecutor(max_workers=workers or default_workers())
-    try:
-        futures = [pool.submit(fn, item) for item in items]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            future.result()
-        return [future.result() for future in futures]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class VerifiedReader(io.RawIOBase):
@@ -691,7 +673,7 @@ class ObjectStore:
         workers: int | None = None,
     ) -> str:
         """Write a stored file or directory under ``dest_dir``; see ``storage.tree_checkout``."""
-        from modelyard.storage.tree_checkout import materialize
+        from modelyard.storage.content.tree_checkout import materialize
 
         return materialize(self, digest, kind, dest_dir, filename, progress, workers)
 

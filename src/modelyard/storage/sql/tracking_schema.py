@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from modelyard.storage.schema import Id, JsonType, UTCDateTime, metadata
+from modelyard.storage.sql.schema import Id, JsonType, UTCDateTime, metadata
 
 RUN_ID_LENGTH = 32
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from modelyard.storage.schema import model_versions, models
-from modelyard.storage.tracking_schema import (
+from modelyard.storage.sql.schema import model_versions, models
+from modelyard.storage.sql.tracking_schema import (
     experiments,
     run_artifacts,
     run_inputs,

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from modelyard.domain.entities import AuditEvent
-from modelyard.storage.hashing import hash_bytes
-from modelyard.storage.schema import audit_events, registry_state
+from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.sql.schema import audit_events, registry_state
 
 Clock = Callable[[], datetime]
 GENESIS_HASH = "blake3:" + "0" * 64  # also written by migration 0001

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from modelyard.errors import IntegrityError, ModelyardError, NotFound
-from modelyard.storage.hashing import hash_file, hash_files
-from modelyard.storage.manifest import Entry, Manifest, scan_directory
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.hashing import hash_file, hash_files
+from modelyard.storage.content.manifest import Entry, Manifest, scan_directory
+from modelyard.storage.content.objects import ObjectStore
 
 
 def restore_objects(store: ObjectStore, wanted: Iterable[str], source: str,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from modelyard.storage.schema import aliases, model_versions, models
+from modelyard.storage.sql.schema import aliases, model_versions, models
 
 ModelRow = Row[Any]
 VersionRow = Row[Any]

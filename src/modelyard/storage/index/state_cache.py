@@ -9,13 +9,13 @@ costs a few queries, not 70,000.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
-from modelyard.errors import InvalidInput, StorageUnavailable
-from modelyard.storage.hashing import hash_files
+from modelyard.errors import InvalidInput
+from modelyard.storage.content.hashing import hash_files
+from modelyard.storage.index.sqlite_file import connect, write_many
 
 _BATCH = 500  # well under SQLite's bound-parameter limit
 _SCHEMA = """
@@ -46,16 +46,7 @@ class StateCache:
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.db_path = os.fspath(db_path)
-        try:
-            os.makedirs(os.path.dirname(os.path.abspath(self.db_path)), exist_ok=True)
-            self._db = sqlite3.connect(
-                self.db_path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageUnavailable(f"cannot open the hash cache {self.db_path}: {exc}") from exc
+        self._db = connect(self.db_path, _SCHEMA, threads=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -102,17 +93,8 @@ class StateCache:
         if not rows:
             return
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO file_state (path, inode, size, mtime_ns, digest)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            write_many(self._db, "INSERT OR REPLACE INTO file_state"
+                       " (path, inode, size, mtime_ns, digest) VALUES (?, ?, ?, ?, ?)", rows)
 
 
 def _stat(path: str | os.PathLike[str]) -> os.stat_result:

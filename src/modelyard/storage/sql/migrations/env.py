@@ -1,10 +1,10 @@
-"""Alembic environment: always driven programmatically by ``modelyard.storage.database``."""
+"""Alembic environment: always driven programmatically by ``modelyard.storage.sql.database``."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from modelyard.storage.schema import metadata
+from modelyard.storage.sql.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

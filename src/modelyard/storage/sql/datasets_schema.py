@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from modelyard.storage.schema import Id, JsonType, UTCDateTime, metadata
+from modelyard.storage.sql.schema import Id, JsonType, UTCDateTime, metadata
 
 datasets = Table(
     "datasets",

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from modelyard.storage.objects import ObjectStore
+from modelyard.storage.content.objects import ObjectStore
 
 DEFAULT_GRACE = 3600.0  # seconds: far longer than any single object write takes
 _TEMP_RE = re.compile(r"\.modelyard-[0-9a-f]{16}\.tmp")

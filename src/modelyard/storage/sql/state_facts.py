@@ -12,9 +12,9 @@ from sqlalchemy import Connection, func, select
 
 from modelyard.domain.audit_report import Facts
 from modelyard.domain.history import DATASET_FIELDS, POLICY_FIELDS, VERSION_FIELDS
-from modelyard.storage.datasets_schema import dataset_versions, datasets
-from modelyard.storage.governance_schema import model_policies
-from modelyard.storage.schema import aliases, model_versions, models
+from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
+from modelyard.storage.sql.governance_schema import model_policies
+from modelyard.storage.sql.schema import aliases, model_versions, models
 
 
 def current_facts(conn: Connection) -> Facts:

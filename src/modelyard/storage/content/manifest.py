@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from modelyard.errors import InvalidInput
-from modelyard.storage.hashing import hash_bytes, is_digest
+from modelyard.storage.content.hashing import hash_bytes, is_digest
 
 FORMAT = 1
 FILE_MODE = 0o644

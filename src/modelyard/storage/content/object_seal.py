@@ -16,7 +16,7 @@ import os
 import time
 from contextlib import suppress
 
-from modelyard.storage.hashing import parse_digest
+from modelyard.storage.content.hashing import parse_digest
 
 _NS = 1_000_000_000
 

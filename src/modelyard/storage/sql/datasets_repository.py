@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from modelyard.storage.datasets_schema import dataset_versions, datasets
+from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
 
 DatasetRow = Row[Any]
 
