@@ -24,7 +24,10 @@ def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, A
         yield " ".join(path), command
 
 
-COMMANDS = sorted(_commands(typer.main.get_command(app)), key=lambda item: item[0])
+ROOT: Any = typer.main.get_command(app)
+for _name in ROOT.list_commands(None):  # commands load lazily: materialise every one
+    ROOT.get_command(None, _name)
+COMMANDS = sorted(_commands(ROOT), key=lambda item: item[0])
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[p for p, _ in COMMANDS])

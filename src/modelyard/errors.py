@@ -25,11 +25,10 @@ class ModelyardError(Exception):
         return self.message if not self.hint else f"{self.message} ({self.hint})"
 
     def to_dict(self) -> dict[str, Any]:
-        """The REST error body: ``{"error": {"code", "message", "details"}}``."""
-        details = dict(self.details)
-        if self.hint:
-            details["hint"] = self.hint
-        return {"error": {"code": self.code, "message": self.message, "details": details}}
+        """The REST (and ``--json``) error body: ``{"error": {"code", "message", "hint",
+        "details"}}``; ``hint`` is ``None`` when there is nothing to suggest."""
+        return {"error": {"code": self.code, "message": self.message, "hint": self.hint,
+                          "details": dict(self.details)}}
 
 
 class NotFound(ModelyardError):

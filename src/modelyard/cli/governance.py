@@ -14,6 +14,7 @@ from rich.table import Table
 from modelyard.cli.context import registry
 from modelyard.cli.lifecycle import _change
 from modelyard.cli.output import console, err_console, print_json
+from modelyard.cli.params import VersionArg
 from modelyard.domain.policy import GateResult, Policy, PromotionRequest, RequestStatus
 from modelyard.domain.times import parse_time
 from modelyard.errors import IntegrityError, InvalidTransition
@@ -127,7 +128,7 @@ def policy_show(
 def request(
     ctx: typer.Context,
     name: str,
-    version: int,
+    version: VersionArg,
     comment: Annotated[str, typer.Option(help="Why this version should go to production.")] = "",
     json: JsonOpt = False,
 ) -> None:
@@ -330,7 +331,7 @@ def _audit_list(ctx: typer.Context, target: str | None, since: str | None,
 def dossier(
     ctx: typer.Context,
     name: str,
-    version: int,
+    version: VersionArg,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write the JSON here [default: standard output].")] = None,
 ) -> None:

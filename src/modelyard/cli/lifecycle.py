@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.context import registry, settings
-from modelyard.cli.output import console, print_json
+from modelyard.cli.output import console, number, print_json
+from modelyard.cli.params import VersionArg, version_number
 from modelyard.domain.times import parse_time
 
 alias_app = typer.Typer(help="Named pointers to versions (champion, challenger…).",
@@ -19,7 +20,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 CommentOpt = Annotated[str, typer.Option(help="Why; kept in the audit log.")]
 
 
-def transition(ctx: typer.Context, name: str, version: int,
+def transition(ctx: typer.Context, name: str, version: VersionArg,
                stage: Annotated[str, typer.Argument(help="none, staging, production, archived")],
                comment: CommentOpt = "", json: JsonOpt = False) -> None:
     """Move a version to another stage (promoting archives the previous production)."""
@@ -32,7 +33,8 @@ def transition(ctx: typer.Context, name: str, version: int,
 
 def rollback(ctx: typer.Context, name: str,
              to: Annotated[int | None, typer.Option(
-                 help="A version that held production once.")] = None,
+                 parser=version_number, metavar="VERSION",
+                 help="A version that held production once (3 or v3).")] = None,
              comment: CommentOpt = "", json: JsonOpt = False) -> None:
     """Archive the current production and restore the previous one (or --to VERSION)."""
     restored = registry(ctx).rollback(name, to=to, comment=comment)
@@ -73,14 +75,18 @@ def _change(before: dict[str, object] | None, after: dict[str, object] | None) -
         return f"{before['stage']} → {after['stage']}"
     if "alias" in after:
         return f"@{after['alias']}: {before.get('version') or '-'} → {after.get('version') or '-'}"
-    keys = [k for k in after if before.get(k) != after.get(k)]
-    return ", ".join(keys)
+    keys = [k for k in {**before, **after} if before.get(k) != after.get(k)]
+    return "; ".join(f"{k}: {_shown(before.get(k))} → {_shown(after.get(k))}" for k in keys)
+
+
+def _shown(value: object) -> str:
+    return "-" if value is None or value == "" else number(value)
 
 
 
 
 @alias_app.command("set")
-def alias_set(ctx: typer.Context, name: str, alias: str, version: int) -> None:
+def alias_set(ctx: typer.Context, name: str, alias: str, version: VersionArg) -> None:
     """Point ALIAS at VERSION (moves it if it pointed elsewhere)."""
     registry(ctx).set_alias(name, alias, version)
     console.print(f"models:/{name}@{alias} → version {version}")

@@ -1,7 +1,8 @@
 """``modelyard``: the command line. Thin: parse, call the registry, print.
 
-Errors from the registry become one line on stderr and exit code 1 (2 for usage errors),
-never a traceback.
+Errors from the registry become one line on stderr (JSON with ``--json``) and exit code 1
+(2 for usage errors), never a traceback unless ``--debug``. Commands are imported only when
+they run (see ``cli/lazy.py``), so ``--help`` and simple reads start fast.
 """
 
 from __future__ import annotations
@@ -10,27 +11,82 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer import _click as click  # typer vendors click: its types, not the package's
 
-from modelyard.cli import cleanup, data, governance, lifecycle, models, tracking, versions
+from modelyard.cli import lazy
 from modelyard.cli.context import CliState
-from modelyard.cli.output import err_console
 from modelyard.config import Settings
 from modelyard.errors import ModelyardError
 
 
-class _Group(TyperGroup):
-    """Turns every ``ModelyardError`` raised below into a one-line message."""
+class _Group(lazy.SuggestingGroup):
+    """The root: lazy commands, and every error turned into one readable message."""
 
-    def invoke(self, ctx: Any) -> Any:  # typer vendors its own click Context type
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        eager = [n for n in super().list_commands(ctx) if n not in lazy.COMMANDS]
+        return [*lazy.COMMANDS, *eager]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in lazy.COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        self.commands[cmd_name] = lazy.load(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry.summary) for name, entry in lazy.COMMANDS.items()]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in self.commands.items()
+                 if name not in lazy.COMMANDS and not cmd.hidden]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["modelyard.json"] = "--json" in args
+        ctx.meta["modelyard.debug"] = "--debug" in args[: _first_command(args)]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ModelyardError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False,
-                              markup=True, soft_wrap=True)
-            if exc.hint:
-                err_console.print(f"hint: {exc.hint}", highlight=False, soft_wrap=True)
+            if ctx.meta.get("modelyard.debug"):
+                raise
+            report_error(exc, as_json=bool(ctx.meta.get("modelyard.json")))
             raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug or an unexpected system error: say so, briefly
+            if ctx.meta.get("modelyard.debug"):
+                raise
+            report_error(ModelyardError(
+                f"unexpected {type(exc).__name__}: {exc}",
+                hint="run again with 'modelyard --debug …' for the traceback, and report it"),
+                as_json=bool(ctx.meta.get("modelyard.json")))
+            raise typer.Exit(1) from None
+
+
+def _first_command(args: list[str]) -> int:
+    """Index of the first word that names a command (global options come before it)."""
+    for i, arg in enumerate(args):
+        if arg in lazy.COMMANDS:
+            return i
+    return len(args)
+
+
+def report_error(exc: ModelyardError, *, as_json: bool) -> None:
+    """One line on stderr (plus the hint), Rich markup escaped; or the JSON error body."""
+    if as_json:
+        import json
+
+        sys.stderr.write(json.dumps(exc.to_dict(), default=str) + "\n")
+        return
+    from rich.markup import escape
+
+    from modelyard.cli.output import err_console
+
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False,
+                      soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"hint: {escape(exc.hint)}", highlight=False, soft_wrap=True)
 
 
 app = typer.Typer(
@@ -39,6 +95,7 @@ app = typer.Typer(
     help="Modelyard: a model registry with built-in data versioning.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: fast, and readable when piped
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -47,43 +104,33 @@ app = typer.Typer(
 def _global_options(
     ctx: typer.Context,
     registry: Annotated[str | None, typer.Option(
-        "--registry", envvar="MODELYARD_REGISTRY_URI",
+        "--registry", envvar="MODELYARD_REGISTRY_URI", metavar="URL",
         help="Metadata database: sqlite:///PATH or postgresql://… [default: SQLite in --home]",
     )] = None,
     store: Annotated[str | None, typer.Option(
-        "--store", envvar="MODELYARD_STORE_URI",
-        help="Object store: a folder, file://…, s3://bucket/prefix [default: objects/ in --home]",
+        "--store", envvar="MODELYARD_STORE_URI", metavar="URL",
+        help="Object store: a folder, file://…, s3://, gs://, az://… [default: objects/ in"
+             " --home]",
     )] = None,
     user: Annotated[str | None, typer.Option(
-        "--user", envvar="MODELYARD_USER", help="Acting user [default: the OS user]",
+        "--user", envvar="MODELYARD_USER", metavar="NAME",
+        help="Acting user [default: the OS user]",
     )] = None,
     home: Annotated[str | None, typer.Option(
-        "--home", envvar="MODELYARD_HOME",
+        "--home", envvar="MODELYARD_HOME", metavar="DIR",
         help="Folder of the embedded registry [default: ~/.modelyard]",
     )] = None,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the full traceback of an error (for bug reports).",
+    )] = False,
 ) -> None:
+    ctx.meta["modelyard.debug"] = debug
     ctx.obj = CliState(Settings.resolve(registry, store, user, home))
-
-
-app.add_typer(models.app, name="models")
-app.add_typer(versions.app, name="versions")
-app.add_typer(lifecycle.alias_app, name="alias")
-app.add_typer(lifecycle.db_app, name="db")
-versions.add_top_level(app)
-app.command()(cleanup.cleanup)
-lifecycle.add_top_level(app)
-app.add_typer(governance.policy_app, name="policy")
-app.add_typer(governance.requests_app, name="requests")
-governance.add_top_level(app)
-app.add_typer(tracking.experiments_app, name="experiments")
-app.add_typer(tracking.runs_app, name="runs")
-tracking.add_top_level(app)
-app.add_typer(data.app, name="data")
 
 
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        sys.stderr.write("interrupted\n")
         sys.exit(130)

@@ -33,8 +33,15 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def number(value: Any) -> str:
+    """A value for people: floats to 6 significant digits (``--json`` keeps them all)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def _kv(mapping: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return ", ".join(f"{k}={number(v)}" for k, v in sorted(mapping.items()))
 
 
 def _when(version: ModelVersion | RegisteredModel) -> str:

@@ -10,9 +10,10 @@ from rich.table import Table
 
 from modelyard.cli import output
 from modelyard.cli.context import registry
-from modelyard.cli.output import console, print_json
+from modelyard.cli.output import console, number, print_json
 from modelyard.domain.lineage import Lineage, VersionDiff
 from modelyard.domain.runs import Run
+from modelyard.errors import InvalidInput
 
 experiments_app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Experiment runs: params, metrics, data, code, environment.",
@@ -20,6 +21,7 @@ runs_app = typer.Typer(help="Experiment runs: params, metrics, data, code, envir
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 RefArg = Annotated[str, typer.Argument(help="A version: 3, production, @champion or latest.")]
+RunIdArg = Annotated[str, typer.Argument(help="The run id (32 hex digits).")]
 
 
 def _kv(mapping: dict[str, Any]) -> str:
@@ -90,11 +92,11 @@ def list_runs(
 
 
 @runs_app.command("show")
-def show_run(ctx: typer.Context,
-             run_id: Annotated[str, typer.Argument(help="The run id (32 hex digits).")],
-             json: JsonOpt = False) -> None:
-    """Show one run: params, latest metrics, tags, datasets, artifacts, git, environment."""
-    run: Run = registry(ctx).get_run(run_id)
+def show_run(ctx: typer.Context, run_id: RunIdArg, json: JsonOpt = False) -> None:
+    """Show one run: params, metrics (last, min, max, points), tags, datasets, artifacts,
+    git, environment."""
+    reg = registry(ctx)
+    run: Run = reg.get_run(run_id)
     if json:
         print_json(run.to_dict())
         return
@@ -105,12 +107,89 @@ def show_run(ctx: typer.Context,
         ("experiment", run.experiment), ("name", run.name), ("status", run.status),
         ("started", f"{run.start_time:%Y-%m-%d %H:%M:%S} by {run.created_by}"),
         ("ended", f"{run.end_time:%Y-%m-%d %H:%M:%S}" if run.end_time else "-"),
-        ("params", _kv(run.params)), ("metrics", _kv(run.metrics)), ("tags", _kv(run.tags)),
+        ("params", _kv(run.params)), ("metrics", _metric_summary(reg, run)),
+        ("tags", _kv(run.tags)),
         ("datasets", _datasets(run.datasets)), ("artifacts", artifacts or "-"),
         ("git", _git(run.git)),
         ("environment", f"Python {env.get('python')} on {env.get('platform')}, "
                         f"{len(env.get('packages') or {})} packages"),
     ]))
+
+
+def _metric_summary(reg: Any, run: Run) -> str:
+    """Per metric: last value, then min/max and the number of points when there are several."""
+    lines = []
+    for key in sorted(run.metrics):
+        values = [p.value for p in reg.metric_history(run.run_id, key)]
+        line = f"{key}={number(run.metrics[key])}"
+        if len(values) > 1:
+            line += f" (min {number(min(values))}, max {number(max(values))}, {len(values)} points)"
+        lines.append(line)
+    return "\n".join(lines) or "-"
+
+
+@runs_app.command("metrics")
+def run_metrics(
+    ctx: typer.Context,
+    run_id: RunIdArg,
+    key: Annotated[str | None, typer.Argument(
+        help="Only this metric [default: every metric of the run].")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Every logged point of a run's metrics: step, value and time."""
+    reg = registry(ctx)
+    keys = [key] if key is not None else sorted(reg.get_run(run_id).metrics)
+    points = [p for k in keys for p in reg.metric_history(run_id, k)]
+    if json:
+        print_json([p.to_dict() for p in points])
+        return
+    table = Table(title=f"metrics of run {run_id}")
+    for column in ("metric", "step", "value", "time"):
+        table.add_column(column, justify="right" if column in ("step", "value") else "left")
+    for p in points:
+        table.add_row(p.key, str(p.step), number(p.value), f"{p.timestamp:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
+
+
+@runs_app.command("compare")
+def compare_runs(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(
+        metavar="RUN_ID...", help="Two or more run ids to put side by side.")],
+    json: JsonOpt = False,
+) -> None:
+    """Params and latest metrics of runs side by side; rows that differ are marked."""
+    if len(run_ids) < 2:
+        raise InvalidInput("compare needs at least two runs",
+                           hint="modelyard runs compare RUN_ID RUN_ID…")
+    reg = registry(ctx)
+    runs = [reg.get_run(r) for r in run_ids]
+    rows = compare(runs)
+    if json:
+        print_json({"runs": [r.run_id for r in runs], "rows": rows})
+        return
+    table = Table(title="runs compared (≠ marks a difference)")
+    table.add_column("", no_wrap=True)
+    table.add_column("field", no_wrap=True)
+    for r in runs:
+        table.add_column(f"{r.run_id[:8]} {r.name}".strip(), overflow="fold")
+    for row in rows:
+        cells = ["-" if v is None else number(v) for v in row["values"]]
+        table.add_row("≠" if row["different"] else "", row["field"], *cells,
+                      style="bold yellow" if row["different"] else None)
+    console.print(table)
+
+
+def compare(runs: list[Run]) -> list[dict[str, Any]]:
+    """One row per param and metric: each run's value and whether they differ."""
+    rows = []
+    for section in ("params", "metrics"):
+        keys = sorted({k for r in runs for k in getattr(r, section)})
+        for key in keys:
+            values = [getattr(r, section).get(key) for r in runs]
+            rows.append({"field": f"{section}.{key}", "values": values,
+                         "different": len({repr(v) for v in values}) > 1})
+    return rows
 
 
 def lineage(ctx: typer.Context,

@@ -18,6 +18,7 @@ from modelyard.cli.output import (
     version_details,
     versions_table,
 )
+from modelyard.cli.params import VersionArg
 from modelyard.domain.names import parse_pairs
 from modelyard.domain.runs import is_run_uri
 from modelyard.errors import InvalidInput
@@ -64,7 +65,7 @@ def show(ctx: typer.Context, name: str,
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, name: str, version: int) -> None:
+def delete(ctx: typer.Context, name: str, version: VersionArg) -> None:
     """Soft-delete a version; its number is never reused."""
     registry(ctx).delete_version(name, version)
     console.print(f"deleted version {version} of {name}")
@@ -123,11 +124,20 @@ def register(
 def download(
     ctx: typer.Context,
     uri: Annotated[str, typer.Argument(
-        help="models:/NAME/3, models:/NAME/production or models:/NAME@alias")],
+        help="models:/NAME/3, models:/NAME/production, models:/NAME@alias or"
+             " runs:/RUN_ID/PATH (a run's logged artifact)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Destination folder.")],
 ) -> None:
-    """Download a version's artifact, verifying every byte against its digest."""
+    """Download a version's (or a run's) artifact, verifying every byte against its digest."""
     reg = registry(ctx)
+    if is_run_uri(uri):
+        _, artifact = reg.run_artifact(uri)
+        with interrupted(lambda: f"interrupted: nothing of {uri} was written to {output}"):
+            output.mkdir(parents=True, exist_ok=True)
+            verified_download(uri, artifact.size, lambda advance: Path(reg.store.materialize(
+                artifact.digest, "dir" if artifact.kind == "dir" else "file", output,
+                filename=artifact.artifact_name or None, progress=advance)))
+        return
     found = reg.get_version(uri)
     with interrupted(lambda: f"interrupted: nothing of {found.uri} was written to {output}"
                              " (partial files and folders it created were removed)"):
