@@ -25,6 +25,7 @@ from modelyard.services.data.references import References, Scope, referenced
 from modelyard.services.data.registry_guard import refuse_registry_store
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.workspace import Workspace
+from modelyard.storage.content.chunked import chunks_in_use
 from modelyard.storage.content.hashing import parse_digest
 from modelyard.storage.content.manifest import Entry
 from modelyard.storage.content.objects import ObjectStore
@@ -98,6 +99,7 @@ def gc(ws: Workspace, *, scope: Scope | None = None, remote: str | None = None,
                 hint="preview with --dry-run; if only this clone uses the remote, pass "
                 "--only-this-clone (Python: only_this_clone=True)", remote=remote)
     keep = _kept(ws, store, referenced(ws, scope))
+    keep |= chunks_in_use(store, keep)
     candidates = sorted(d for d in store.iter_digests() if d not in keep)
     cutoff = time.time() - grace_seconds
     garbage: list[Garbage] = []

@@ -44,10 +44,12 @@ class TransferReport:
     transferred: int
     bytes: int
     already_present: int
+    bytes_sent: int = 0
+    """What actually moved: a chunked file sends only the chunks the remote lacked."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"remote": self.remote, "transferred": self.transferred, "bytes": self.bytes,
-                "already_present": self.already_present}
+                "bytes_sent": self.bytes_sent, "already_present": self.already_present}
 
 
 def object_digests(cache: ObjectStore, tracked: Iterable[Tracked],
@@ -130,10 +132,15 @@ def push(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     chosen = get_remote(ws, remote)
     store = open_remote(ws, chosen)
     objects = object_digests(ws.cache, ws.tracked(paths))
+    chunk_bytes = store.chunk_bytes_sent.total
     copied, already = copy_objects(ws.cache, store, objects, jobs=jobs, meter=meter,
                                    description=f"pushing to {chosen.name}")
     ws.remote_index.add(store.url, [*copied, *already])
-    return _report(chosen.name, objects, copied, already)
+    policy = store.chunking
+    whole = sum(objects.files.get(d, 0) for d in copied
+                if policy is None or not policy.applies(objects.files.get(d, 0)))
+    return _report(chosen.name, objects, copied, already,
+                   sent=whole + store.chunk_bytes_sent.total - chunk_bytes)
 
 
 def fetch(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
@@ -163,6 +170,8 @@ def pull(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     return fetched, checkout(ws, paths, force=force, jobs=jobs, meter=meter)
 
 
-def _report(name: str, objects: Objects, copied: list[str], present: set[str]) -> TransferReport:
+def _report(name: str, objects: Objects, copied: list[str], present: set[str],
+            sent: int | None = None) -> TransferReport:
     size = sum(objects.files.get(d, 0) for d in copied)
-    return TransferReport(name, len(copied), size, len(present))
+    return TransferReport(name, len(copied), size, len(present),
+                          size if sent is None else sent)

@@ -148,7 +148,7 @@ class Workspace:
 
     @cached_property
     def cache(self) -> ObjectStore:
-        return ObjectStore(os.path.join(self.dir, "cache"))
+        return ObjectStore(os.path.join(self.dir, "cache"), chunked=False)  # linked into the tree
 
     @property
     def link_roots(self) -> tuple[str, ...]:

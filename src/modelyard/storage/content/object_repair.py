@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from modelyard.errors import IntegrityError, ModelyardError, NotFound
+from modelyard.storage.content import chunked
 from modelyard.storage.content.hashing import hash_file, hash_files
 from modelyard.storage.content.manifest import Entry, Manifest, scan_directory
 from modelyard.storage.content.objects import ObjectStore
@@ -42,7 +43,7 @@ def _from_store(store: ObjectStore, todo: set[str], other: ObjectStore) -> set[s
     restored: set[str] = set()
     for digest in sorted(other.exists_many(todo)):
         try:
-            if other.is_local:
+            if other.is_local and chunked.list_at(other, digest) is None:
                 store.put_file(other.local_path(digest), digest, rehash=True)
             else:
                 with tempfile.TemporaryDirectory(prefix="modelyard-repair-") as tmp:

@@ -231,3 +231,9 @@ def children_of(conn: Connection, name: str, version: int) -> list[Row[Any]]:
         .order_by(models.c.name, model_versions.c.version)
     )
     return list(conn.execute(query))
+
+
+def referenced_artifact_digests(conn: Connection) -> list[tuple[str, str]]:
+    """(digest, kind) of every logged run artifact: ``verify`` checks them like versions."""
+    query = select(run_artifacts.c.digest, run_artifacts.c.kind).distinct()
+    return [(d, k) for d, k in conn.execute(query)]

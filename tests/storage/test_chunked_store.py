@@ -1,0 +1,167 @@
+"""Chunk-level dedup in the object store: boundaries, reassembly, dedup, verified reads."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelyard.errors import IntegrityError
+from modelyard.storage.content import chunk_lists, chunking
+from modelyard.storage.content.chunked import chunks_in_use, list_at
+from modelyard.storage.content.chunking import ChunkPolicy, cut_stream
+from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.content.usage import added_bytes, store_stats
+
+SMALL = ChunkPolicy(threshold=64 * 1024, avg_size=4096, min_size=1024, max_size=16384)
+_BASE = random.Random(7).randbytes(256 * 1024)
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chunking, "DEFAULT_POLICY", SMALL)
+
+
+def _cuts(data: bytes) -> list[chunking.Cut]:
+    return list(cut_stream(io.BytesIO(data), SMALL))  # type: ignore[arg-type]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, len(_BASE) - 1), st.integers(0, 3), st.binary(max_size=3000),
+       st.integers(0, 3000))
+def test_edits_keep_most_boundaries_and_reassembly_is_exact(
+        at: int, how: int, inserted: bytes, span: int) -> None:
+    if how == 0:
+        edited = _BASE[:at] + inserted + _BASE[at:]
+    elif how == 1:
+        edited = _BASE[:at] + _BASE[at + span:]
+    else:
+        edited = _BASE[:at] + inserted + _BASE[at + len(inserted):]
+    before = {c.digest for c in _cuts(_BASE)}
+    after = _cuts(edited)
+    assert b"".join(edited[c.offset:c.offset + c.size] for c in after) == edited
+    assert all(c.digest == hash_bytes(edited[c.offset:c.offset + c.size]) for c in after)
+    shared = sum(c.size for c in after if c.digest in before)
+    assert shared >= len(edited) - len(inserted) - span - 4 * SMALL.max_size
+
+
+def _store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> ObjectStore:
+    if kind == "s3":
+        loc: Any = request.getfixturevalue("s3_location")
+        return ObjectStore(loc.url, loc.storage_options)
+    return ObjectStore(str(tmp_path / "store"))
+
+
+@pytest.fixture(params=["folder", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    return _store(request.param, tmp_path, request)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_large_file_is_stored_as_chunks_under_its_whole_digest(store: ObjectStore,
+                                                                tmp_path: Path) -> None:
+    data = _BASE
+    digest = store.put_file(_write(tmp_path / "a", data))
+    assert digest == hash_bytes(data)
+    listed = list_at(store, digest)
+    assert listed is not None and listed.size == len(data) and len(listed.chunks) > 10
+    assert store.size(digest) == len(data) and store.exists(digest)
+    assert store.verify(digest)
+    assert store.intact_many({digest: len(data)}) == {digest}
+    store.get_file(digest, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == data
+    with store.open_verified(digest) as stream:
+        assert stream.read() == data
+
+
+def test_a_new_version_stores_and_sends_only_changed_chunks(store: ObjectStore,
+                                                             tmp_path: Path) -> None:
+    v1 = store.put_file(_write(tmp_path / "a", _BASE))
+    first = store_stats(store).stored_bytes
+    edited = bytearray(_BASE)
+    edited[100_000:102_000] = os.urandom(2000)
+    sent = store.chunk_bytes_sent.total
+    v2 = store.put_file(_write(tmp_path / "b", bytes(edited)))
+    grew = store_stats(store).stored_bytes - first
+    assert grew < len(_BASE) * 0.2
+    assert store.chunk_bytes_sent.total - sent < len(_BASE) * 0.2
+    assert 0 < added_bytes(store, (v2, "file"), [(v1, "file")]) <= grew
+    stats = store_stats(store)
+    assert stats.logical_bytes == 2 * len(_BASE) and stats.ratio > 1.6
+    assert stats.chunked_files == 2
+
+
+def test_a_small_file_stays_one_object(store: ObjectStore, tmp_path: Path) -> None:
+    digest = store.put_file(_write(tmp_path / "s", _BASE[:1000]))
+    assert list_at(store, digest) is None
+    assert list(store.iter_digests()) == [digest]
+
+
+def test_a_file_that_looks_like_a_chunk_list_stays_ordinary(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path / "store"))
+    big = store.put_file(_write(tmp_path / "a", _BASE))
+    document = (tmp_path / "store" / big[7:9] / big[9:]).read_bytes()
+    copy = store.put_file(_write(tmp_path / "doc", document))
+    assert list_at(store, copy) is None
+    store.get_file(copy, tmp_path / "back")
+    assert (tmp_path / "back").read_bytes() == document
+
+
+def test_one_corrupt_chunk_is_caught_and_leaves_nothing(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path / "store"))
+    digest = store.put_file(_write(tmp_path / "a", _BASE))
+    listed = list_at(store, digest)
+    assert listed is not None
+    chunk = store.local_path(listed.chunks[5][0])
+    os.chmod(chunk, 0o644)
+    with open(chunk, "r+b") as f:
+        f.write(b"\x00rot")
+    with pytest.raises(IntegrityError, match="chunk"):
+        store.get_file(digest, tmp_path / "out" / "a")
+    assert not (tmp_path / "out" / "a").exists()
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not store.verify(digest)
+    with pytest.raises(IntegrityError):
+        store.materialize(digest, "file", tmp_path / "co", filename="a")
+    assert not (tmp_path / "co" / "a").exists()
+
+
+def test_a_missing_chunk_is_damage_and_storing_again_repairs_it(tmp_path: Path) -> None:
+    store = ObjectStore(str(tmp_path / "store"))
+    source = _write(tmp_path / "a", _BASE)
+    digest = store.put_file(source)
+    listed = list_at(store, digest)
+    assert listed is not None
+    store.delete(listed.chunks[0][0])
+    assert not store.verify(digest)
+    assert store.intact_many({digest: len(_BASE)}) == set()
+    store.put_file(source)
+    assert store.verify(digest)
+
+
+def test_chunks_in_use_names_every_chunk_of_a_kept_file(store: ObjectStore,
+                                                        tmp_path: Path) -> None:
+    digest = store.put_file(_write(tmp_path / "a", _BASE))
+    listed = list_at(store, digest)
+    assert listed is not None
+    assert chunks_in_use(store, {digest}) == {c for c, _ in listed.chunks}
+    assert chunks_in_use(store, set()) == set()
+
+
+def test_a_document_naming_another_digest_is_not_a_chunk_list() -> None:
+    listed = chunk_lists.ChunkList(hash_bytes(b"x" * 10), 10, ((hash_bytes(b"x" * 10), 10),))
+    data = listed.to_bytes()
+    assert chunk_lists.parse(data, listed.digest) == listed
+    assert chunk_lists.parse(data, hash_bytes(data)) is None
+    assert chunk_lists.parse(b"junk", listed.digest) is None
