@@ -26,6 +26,9 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from modelyard.errors import IntegrityError, InvalidInput, NotFound, StorageUnavailable
+from modelyard.storage.content import chunked, chunking
+from modelyard.storage.content import chunked as chunked_store
+from modelyard.storage.content.backends import missing_driver_hint
 from modelyard.storage.content.durability import PendingDirs
 from modelyard.storage.content.hashing import (
     CHUNK_SIZE,
@@ -148,8 +151,12 @@ class ObjectStore:
     """Content-addressed objects under a folder, ``file://``, ``s3://`` or any fsspec URL."""
 
     def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None,
-                 *, registry: bool = False) -> None:
+                 *, registry: bool = False, chunked: bool = True) -> None:
         self.url = url
+        # Large files go in as content-defined chunks (see ``storage.content.chunked``);
+        # a store whose objects are linked into working trees keeps them whole.
+        self.chunking = chunking.DEFAULT_POLICY if chunked else None
+        self.chunk_bytes_sent = chunked_store.SentBytes()
         self._unmarked = registry  # a registry's store: write REGISTRY_MARKER before objects
         options = fail_fast_options(url, storage_options)
         retries = {"retries": options.pop("retries")} if "retries" in options else {}
@@ -158,7 +165,7 @@ class ObjectStore:
         except ImportError as exc:
             raise StorageUnavailable(
                 f"no driver for object store {url}: {exc}",
-                hint="for s3:// install the 's3' extra: pip install 'modelyard[s3]'",
+                hint=missing_driver_hint(url),
             ) from exc
         except ValueError as exc:
             raise InvalidInput(f"not a usable object store URL: {url} ({exc})") from exc
@@ -268,7 +275,8 @@ class ObjectStore:
         """
         if not self.is_local:
             present = self._remote_sizes(sizes, workers)
-            return {d for d, size in present.items() if size == sizes[d]}
+            return {d for d, size in present.items() if size == sizes[d] or
+                    chunked.list_intact(self, d, sizes[d], size)}
 
         def trusted(digest: str) -> bool:
             path = self._path(digest)
@@ -277,7 +285,7 @@ class ObjectStore:
             except FileNotFoundError:
                 return False
             if st.st_size != sizes[digest]:
-                return False
+                return chunked.list_intact(self, digest, sizes[digest], st.st_size)
             if is_sealed(st, digest) and not rehash:
                 return True
             try:
@@ -293,6 +301,13 @@ class ObjectStore:
                                    strict=True) if ok}
 
     def size(self, digest: str) -> int:
+        """The content's size (a chunked file's whole size, not its list's)."""
+        stored = self.stored_size(digest)
+        listed = chunked.list_at(self, digest, stored)
+        return stored if listed is None else listed.size
+
+    def stored_size(self, digest: str) -> int:
+        """Bytes the object itself takes (a chunk list's, for a chunked file)."""
         path = self._path(digest)
         try:
             if self.is_local:
@@ -301,6 +316,16 @@ class ObjectStore:
                 return int(self.fs.info(path, refresh=True)["size"])
         except FileNotFoundError:
             raise self._not_found(digest) from None
+
+    def stored_sizes(self, digests: Iterable[str], workers: int | None = None) -> dict[str, int]:
+        """Stored size of each present digest, asked in batches on a remote store."""
+        if not self.is_local:
+            return self._remote_sizes(digests, workers)
+        found = {}
+        for digest in set(digests):
+            with suppress(FileNotFoundError):
+                found[digest] = os.stat(self._path(digest)).st_size
+        return found
 
     def iter_digests(self) -> Iterator[str]:
         """Every stored object's digest (temporary files and strays are skipped)."""
@@ -358,14 +383,21 @@ class ObjectStore:
             if progress is not None:
                 progress(size)
             return digest
+        if self.chunking is not None and self.chunking.applies(size):
+            self._mark_registry()
+            chunked.write_chunked(self, source, digest, self.chunking, progress)
+            return digest
         self._write_file(source, digest, progress)
         self._unsynced.flush()
         return digest
 
-    def put_bytes(self, data: bytes, rehash: bool = False) -> str:
-        digest = hash_bytes(data)
-        if self.intact_many({digest: len(data)}, rehash=rehash):
-            return digest
+    def put_bytes(self, data: bytes, rehash: bool = False, digest: str | None = None) -> str:
+        """Store ``data``; ``digest``: its address, when the caller has just verified it
+        (a chunk) or it is a chunk list's file digest; such data is written as given."""
+        if digest is None:
+            digest = hash_bytes(data)
+            if self.intact_many({digest: len(data)}, rehash=rehash):
+                return digest
         self._mark_registry()
         target = self._path(digest)
         if self.is_local:
@@ -556,6 +588,17 @@ class ObjectStore:
     # -- reading ------------------------------------------------------------------
 
     def _open_raw(self, digest: str) -> io.BufferedIOBase:
+        """The object's content: its bytes, or the stream of its chunks."""
+        plain = self._open_plain(digest)
+        try:
+            with self._remote():
+                return chunked.open_raw(self, digest, plain)
+        except BaseException:
+            plain.close()
+            raise
+
+    def _open_plain(self, digest: str) -> io.BufferedIOBase:
+        """The object's stored bytes as they are (a chunk list stays a list)."""
         path = self._path(digest)
         try:
             if self.is_local:
@@ -572,7 +615,7 @@ class ObjectStore:
 
     def get_bytes(self, digest: str, max_size: int = DEFAULT_MAX_BYTES) -> bytes:
         """A small object's verified content (manifests, metadata)."""
-        with self._open_raw(digest) as raw, self._remote():
+        with self._open_plain(digest) as raw, self._remote():
             size = _size_hint(raw)
             too_big = size is not None and size > max_size
             data = b"" if too_big else raw.read(max_size + 1 if size is None else size + 1)
@@ -611,7 +654,10 @@ class ObjectStore:
     def verify(self, digest: str) -> bool:
         """Whether the stored bytes still hash to ``digest`` (NotFound if absent)."""
         with self._open_raw(digest) as raw, self._remote():
-            actual, _ = hash_stream(raw, size_hint=_size_hint(raw))
+            try:
+                actual, _ = hash_stream(raw, size_hint=_size_hint(raw))
+            except IntegrityError:  # a chunk of it is damaged or missing
+                return False
         return actual == digest
 
     def delete(self, digest: str) -> bool:
@@ -634,7 +680,7 @@ class ObjectStore:
     ) -> None:
         """Copy an opened object into ``fd`` (the file ``tmp``) and verify it (the caller
         cleans up)."""
-        if self.is_local:
+        if self.is_local and not chunked.is_chunked(raw):
             actual = _copy_then_hash(raw, fd, tmp, _size_hint(raw) or 0, progress)
         else:
             with os.fdopen(fd, "wb") as out, self._remote():
@@ -680,7 +726,8 @@ class ObjectStore:
     def fetch_entry(self, entry: Entry, dest: str, progress: Progress | None = None) -> None:
         """Create ``dest`` (which must not exist) with a manifest entry's verified content."""
         mode = 0o777 if entry.executable else 0o666
-        if entry.size <= _SMALL_REMOTE and not self.is_local:
+        if entry.size <= _SMALL_REMOTE and not self.is_local and not (
+                self.chunking is not None and self.chunking.applies(entry.size)):
             data = self._fetch_small_remote(entry)
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             with os.fdopen(fd, "wb") as out:
