@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# xdist workers inherit COLUMNS=80; the CLI sizes piped output as a user's pipe gets it.
+os.environ.pop("COLUMNS", None)
 
 import pg
 from modelyard.services.registry import Registry

@@ -17,6 +17,7 @@ from tracking_support import train_classifier
 import modelyard
 from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.flavors import DESCRIPTOR, save_model
+from modelyard.services.artifacts import load_cache_path
 from modelyard.services.registry import Registry
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
@@ -125,7 +126,7 @@ def test_a_tampered_local_copy_is_refused_before_unpickling(sqlite_reg: Registry
     model, _, _ = train_classifier(max_iter=50)
     _log_and_register(sqlite_reg, model, "fraud")
     version = sqlite_reg.get_version("fraud", 1)
-    cached = Path(str(sqlite_reg._load_cache(version))) / "model.joblib"
+    cached = load_cache_path(version) / "model.joblib"
     cached.write_bytes(b"not the model")
     with pytest.raises(IntegrityError, match="does not match its digest"):
         sqlite_reg.load("models:/fraud/1")

@@ -98,6 +98,7 @@ class AuditEvent:
     comment: str
     prev_hash: str
     hash: str
+    via: str | None = None  # the admin who acted on behalf of ``actor``, if anyone
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

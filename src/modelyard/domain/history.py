@@ -94,3 +94,13 @@ def logged_facts(events: Iterable[AuditEvent]) -> Facts:
             elif action in VERSION_CHANGES:
                 version.update({k: v for k, v in after.items() if k in VERSION_FIELDS})
     return facts
+
+
+def former_productions(events: list[AuditEvent]) -> list[int]:
+    """Versions that held production, most recent first, each once."""
+    seen: list[int] = []
+    for event in reversed(events):
+        held = (event.after or {}).get("stage") == "production"
+        if held and event.version is not None and event.version not in seen:
+            seen.append(event.version)
+    return seen

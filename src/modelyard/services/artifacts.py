@@ -11,19 +11,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 from modelyard.domain.entities import ModelVersion, VerifyReport
+from modelyard.domain.principal import Permission
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.flavors import load_model
-from modelyard.services.lifecycle import LifecycleService
+from modelyard.services.base import Context, UseCase
+from modelyard.services.catalog import Catalog
+from modelyard.services.operations import operation
 from modelyard.storage.content.hashing import hash_file, hash_files
 from modelyard.storage.content.leftovers import find_leftovers
 from modelyard.storage.content.manifest import Manifest
 from modelyard.storage.content.object_repair import restore_objects
 from modelyard.storage.sql import repository as repo
+from modelyard.storage.sql import tracking_repository as tracking_repo
 
 Progress = Callable[[int], None]
 
 
-class ArtifactService(LifecycleService):
+class Artifacts(UseCase):
+    def __init__(self, ctx: Context, catalog: Catalog) -> None:
+        super().__init__(ctx)
+        self.catalog = catalog
+
+    @operation(Permission.READ)
     def download(
         self,
         name_or_uri: str,
@@ -37,7 +46,7 @@ class ArtifactService(LifecycleService):
         A single-file artifact lands as ``dest/<file name>``, a directory's files directly
         under ``dest``. On any failure nothing partial is left behind.
         """
-        found = self.get_version(name_or_uri, version)
+        found = self.catalog.get_version(name_or_uri, version)
         target = Path(dest)
         if target.exists() and not target.is_dir():
             raise InvalidInput(f"download destination {str(dest)!r} is a file, not a folder")
@@ -53,6 +62,7 @@ class ArtifactService(LifecycleService):
             raise
         return target / found.artifact_name if found.artifact_kind == "file" else target
 
+    @operation(Permission.READ)
     def load(self, name_or_uri: str, *, version: str | int | None = None,
              dest: str | os.PathLike[str] | None = None) -> Any:
         """A live object through the flavor the version was logged with (``modelyard.flavors``).
@@ -61,8 +71,8 @@ class ArtifactService(LifecycleService):
         is re-hashed against the digest before any flavor reads it, cached or not, since
         pickle-based flavors run code on load.
         """
-        found: ModelVersion = self.get_version(name_or_uri, version)
-        cache = Path(dest) if dest else self._load_cache(found)
+        found: ModelVersion = self.catalog.get_version(name_or_uri, version)
+        cache = Path(dest) if dest else load_cache_path(found)
         if not cache.exists():
             staging = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
             shutil.rmtree(staging, ignore_errors=True)
@@ -83,10 +93,8 @@ class ArtifactService(LifecycleService):
                 hint=f"delete {cache} and load again", digest=found.digest)
         return load_model(path)
 
-    def _load_cache(self, found: ModelVersion) -> Path:
-        root = Path(os.environ.get("MODELYARD_LOAD_CACHE", Path.home() / ".cache" / "modelyard"))
-        return root / found.digest.split(":", 1)[1]
 
+    @operation(Permission.READ)
     def verify(self, progress: Callable[[str], None] | None = None, *,
                repair_from: str | None = None) -> VerifyReport:
         """Re-hash every stored object and check that every version's content is present;
@@ -112,7 +120,8 @@ class ArtifactService(LifecycleService):
             if not self.store.verify(digest):
                 corrupt.append(digest)
         with self.db.read() as conn:
-            referenced = repo.referenced_digests(conn)
+            referenced = {*repo.referenced_digests(conn),
+                          *tracking_repo.referenced_artifact_digests(conn)}
         missing: set[str] = set()
         for digest, kind in referenced:
             if not self.store.exists(digest):
@@ -148,3 +157,9 @@ def _kind(text: str) -> Literal["file", "dir"]:
     if text not in ("file", "dir"):
         raise IntegrityError(f"unknown artifact kind {text!r} in the registry")
     return "file" if text == "file" else "dir"
+
+
+def load_cache_path(found: ModelVersion) -> Path:
+    """Where ``load`` keeps a verified local copy of a version (by digest, so shared)."""
+    root = Path(os.environ.get("MODELYARD_LOAD_CACHE", Path.home() / ".cache" / "modelyard"))
+    return root / found.digest.split(":", 1)[1]

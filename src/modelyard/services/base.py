@@ -1,12 +1,14 @@
-"""What every registry use case shares: the stores, the clock, the acting user, lookups.
+"""What every use case shares: a context (stores, clock, principal) and common lookups.
 
-The acting user is explicit: every public method takes ``actor=`` (a server passes the
-authenticated user per request); the default is the user the registry was opened for.
+Use cases are composed, not inherited: each class takes the context and the collaborators
+it calls (lifecycle takes governance, …) in its constructor, so no class can be built
+without the rules it depends on. ``UseCase`` only gives them the same lookups.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +16,9 @@ from sqlalchemy import Connection
 
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.names import check_model_name
+from modelyard.domain.principal import Actor, Principal
 from modelyard.domain.refs import RefKind, VersionRef, is_model_uri, parse_model_uri, parse_ref
+from modelyard.domain.suggest import with_suggestion
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql import repository as repo
@@ -27,28 +31,35 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class ServiceBase:
-    def __init__(
-        self, db: Database, store: ObjectStore, *, user: str, clock: Clock = utc_now
-    ) -> None:
-        self.db = db
-        self.store = store
-        self.user = user
-        self.clock = clock
+@dataclass(frozen=True)
+class Context:
+    """Where a registry's calls run: its database and store, its clock, and as whom."""
 
-    def _actor(self, actor: str | None) -> str:
-        who = (actor or self.user or "").strip()
-        if not who:
-            raise InvalidInput("no acting user: pass actor= or set MODELYARD_USER")
-        return who
+    db: Database
+    store: ObjectStore
+    principal: Principal
+    clock: Clock = utc_now
+
+
+class UseCase:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.store = ctx.store
+        self.clock = ctx.clock
+
+    def _actor(self, actor: str | None) -> Actor:
+        """Whom a change is recorded for: the principal, or someone an admin acts for."""
+        return self.ctx.principal.acting_for(actor)
 
     # -- lookups ------------------------------------------------------------------------
     def _model(self, conn: Connection, name: str) -> repo.ModelRow:
         check_model_name(name)
         row = repo.find_model(conn, name)
         if row is None:
-            raise NotFound(f"model {name!r} not found", hint="see 'modelyard models list'",
-                           name=name)
+            raise NotFound(f"model {name!r} not found", hint=with_suggestion(
+                name, [m.name for m in repo.list_models(conn)], "see 'modelyard models list'"),
+                name=name)
         return row
 
     def _ref(self, name_or_uri: str, ref: str | int | None) -> VersionRef:
@@ -84,7 +95,10 @@ class ServiceBase:
             by_state = ref.kind in (RefKind.STAGE, RefKind.LATEST)
             message = (f"model {ref.name!r} has {what}" if by_state
                        else f"{what} of model {ref.name!r} not found")
-            raise NotFound(message, name=ref.name, ref=str(ref))
+            hint = (with_suggestion(str(ref.value), list(repo.aliases_of_model(conn, model.id)),
+                                    f"see 'modelyard models show {ref.name}'")
+                    if ref.kind is RefKind.ALIAS else None)
+            raise NotFound(message, hint=hint, name=ref.name, ref=str(ref))
         return model, row
 
     def _versions(

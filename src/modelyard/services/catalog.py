@@ -19,11 +19,15 @@ from modelyard.domain.names import (
     check_tags,
     is_name,
 )
+from modelyard.domain.principal import Permission
 from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
-from modelyard.services.base import ServiceBase
+from modelyard.services import moves
+from modelyard.services.base import Context, UseCase
+from modelyard.services.datasets import Datasets
 from modelyard.services.lineage import parse_parent, provenance, run_artifact_source
+from modelyard.services.operations import operation
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import repository as repo
 
@@ -31,33 +35,47 @@ Progress = Callable[[int], None]
 _STAGES = frozenset(s.value for s in Stage)
 
 
-class CatalogService(ServiceBase):
+class Catalog(UseCase):
+    """Models and versions; ``datasets`` resolves the data inputs a version records."""
+
+    def __init__(self, ctx: Context, datasets: Datasets) -> None:
+        super().__init__(ctx)
+        self.datasets = datasets
+
     # -- models -------------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def create_model(
         self, name: str, *, description: str = "", tags: dict[str, Any] | None = None,
         actor: str | None = None,
     ) -> RegisteredModel:
+        """Create an empty registered model (``register`` creates one when missing)."""
         who, now = self._actor(actor), self.clock()
         check_model_name(name)
         clean_tags = check_tags(tags or {})
         with self.db.transaction() as conn:
             if not repo.insert_model_if_missing(
-                conn, name=name, description=description, tags=clean_tags, actor=who, at=now
+                conn, name=name, description=description, tags=clean_tags, actor=who.user,
+                at=now
             ):
                 raise _exists(conn, name)
             audit.record(conn, at=now, actor=who, action="model.create", model=name,
                          after={"description": description, "tags": clean_tags})
         return self.get_model(name)
 
+    @operation(Permission.READ)
     def get_model(self, name: str) -> RegisteredModel:
+        """One registered model with its latest and production versions and aliases."""
         with self.db.read() as conn:
             row = self._model(conn, name)
             return self._to_model(conn, [row])[0]
 
+    @operation(Permission.READ)
     def list_models(self) -> list[RegisteredModel]:
+        """Every registered model (deleted ones excluded)."""
         with self.db.read() as conn:
             return self._to_model(conn, repo.list_models(conn))
 
+    @operation(Permission.ADMIN)
     def delete_model(self, name: str, *, actor: str | None = None) -> None:
         """Soft delete: the name stays taken so version numbers are never reused."""
         who, now = self._actor(actor), self.clock()
@@ -86,6 +104,7 @@ class CatalogService(ServiceBase):
         ]
 
     # -- versions -----------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def register(
         self,
         name: str,
@@ -122,7 +141,7 @@ class CatalogService(ServiceBase):
         }
         alias_list = [check_alias(a) for a in aliases]
         parent_ref = parse_parent(parent) if parent is not None else None
-        inputs = [self.resolve_dataset_input(d) for d in datasets]  # type: ignore[attr-defined]
+        inputs = [self.datasets.resolve_dataset_input(d) for d in datasets]
         if is_run_uri(path):
             stored, artifact_name, run = run_artifact_source(self.db, str(path), run)
         else:
@@ -134,7 +153,7 @@ class CatalogService(ServiceBase):
         now = self.clock()
         with self.db.transaction() as conn:
             if repo.insert_model_if_missing(conn, name=name, description="", tags={},
-                                            actor=who, at=now):
+                                            actor=who.user, at=now):
                 audit.record(conn, at=now, actor=who, action="model.create", model=name,
                              after={"description": "", "tags": {}})
             allocated = repo.allocate_version(conn, name, now)
@@ -151,7 +170,7 @@ class CatalogService(ServiceBase):
                 artifact_kind=stored.kind,
                 artifact_name=artifact_name,
                 size=stored.size, file_count=stored.file_count, stage="none",
-                description=description, lineage=lineage or {}, created_by=who,
+                description=description, lineage=lineage or {}, created_by=who.user,
                 created_at=now, updated_at=now, **clean,
             )
             version_id = repo.insert_version(conn, **values)
@@ -163,9 +182,10 @@ class CatalogService(ServiceBase):
                        "description": description, "lineage": lineage or {}, **clean},
             )
             for alias in alias_list:
-                self._move_alias(conn, model_id, name, alias, version_id, number, who, now)
+                moves.move_alias(conn, model_id, name, alias, version_id, number, who, now)
         return self.get_version(name, number)
 
+    @operation(Permission.READ)
     def get_version(self, name_or_uri: str, version: str | int | None = None) -> ModelVersion:
         """By number, stage, ``latest``, ``@alias`` or a ``models:/`` address."""
         ref = self._ref(name_or_uri, version)
@@ -173,9 +193,12 @@ class CatalogService(ServiceBase):
             model, row = self._resolve(conn, ref)
             return self._versions(conn, [row], model.name)[0]
 
+    @operation(Permission.READ)
     def list_versions(self, name: str, filter: str | None = None) -> list[ModelVersion]:
+        """The versions of ``name``, optionally filtered."""
         return self.search_versions(filter, name=name)
 
+    @operation(Permission.READ)
     def search_versions(self, filter: str | None = None, *, name: str | None = None
                         ) -> list[ModelVersion]:
         """Versions (of every model, or of ``name``) matching the filter language.
@@ -202,6 +225,7 @@ class CatalogService(ServiceBase):
         return [v for v in versions if prepared.evaluate(v.filter_context()).passed]
 
     # -- annotations --------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def set_tags(
         self, name: str, tags: dict[str, Any], *, version: int | str | None = None,
         actor: str | None = None,
@@ -209,16 +233,20 @@ class CatalogService(ServiceBase):
         """Merge ``tags`` into the model's tags, or into one version's when ``version`` is given."""
         self._annotate(name, version, "tags", check_tags(tags), actor)
 
+    @operation(Permission.CONTRIBUTE)
     def set_tag(
         self, name: str, key: str, value: Any, *, version: int | str | None = None,
         actor: str | None = None,
     ) -> None:
+        """Set one tag on the model, or on one version."""
         self.set_tags(name, {key: value}, version=version, actor=actor)
 
+    @operation(Permission.CONTRIBUTE)
     def set_description(
         self, name: str, description: str, *, version: int | str | None = None,
         actor: str | None = None,
     ) -> None:
+        """Describe the model, or one version."""
         self._annotate(name, version, "description", str(description), actor)
 
     def _annotate(
@@ -239,6 +267,7 @@ class CatalogService(ServiceBase):
             audit.record(conn, at=now, actor=who, action=action, model=name, version=number,
                          before={field: before}, after={field: after})
 
+    @operation(Permission.ADMIN)
     def delete_version(self, name: str, version: int | str, *, actor: str | None = None) -> None:
         """Soft delete; the number is never reused. A production version must be archived first."""
         who, now = self._actor(actor), self.clock()
@@ -250,26 +279,12 @@ class CatalogService(ServiceBase):
                     "(promote another version or transition it to archived)"
                 )
             for alias in repo.aliases_by_version(conn, [row.id]).get(row.id, []):
-                repo.delete_alias(conn, model.id, alias)
-                audit.record(conn, at=now, actor=who, action="alias.delete", model=name,
-                             version=int(row.version),
-                             before={"alias": alias, "version": int(row.version)},
-                             after={"alias": alias, "version": None})
+                moves.delete_alias(conn, model.id, name, alias, int(row.version), who, now)
             repo.update_version(conn, row.id, deleted_at=now, updated_at=now)
             audit.record(conn, at=now, actor=who, action="version.delete", model=name,
                          version=int(row.version), before={"stage": row.stage},
                          after={"deleted": True})
 
-    def _move_alias(
-        self, conn: Any, model_id: int, name: str, alias: str, version_id: int, number: int,
-        who: str, now: Any,
-    ) -> None:
-        current = repo.find_by_alias(conn, model_id, alias)
-        repo.set_alias(conn, model_id=model_id, alias=alias, version_id=version_id, actor=who,
-                       at=now)
-        audit.record(conn, at=now, actor=who, action="alias.set", model=name, version=number,
-                     before={"alias": alias, "version": int(current.version) if current else None},
-                     after={"alias": alias, "version": number})
 
 
 def _pushdown(pinned: dict[str, Any]) -> dict[str, Any]:

@@ -16,12 +16,14 @@ from typing import Any
 from modelyard.domain import pointer as pointers
 from modelyard.domain.datasets import DatasetVersion, is_dataset_uri, parse_dataset_uri
 from modelyard.domain.names import check_model_name, check_tags
+from modelyard.domain.principal import Permission
 from modelyard.errors import InvalidInput, NotFound
-from modelyard.services.base import ServiceBase
+from modelyard.services.base import UseCase
 from modelyard.services.data.progress import BytesMeter
 from modelyard.services.data.scan import describe
 from modelyard.services.data.transfer import copy_objects, object_digests
 from modelyard.services.data.workspace import Workspace
+from modelyard.services.operations import operation
 from modelyard.storage.content.objects import StoredTree
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import datasets_repository as repo
@@ -29,7 +31,8 @@ from modelyard.storage.sql import datasets_repository as repo
 Progress = Callable[[int], None]
 
 
-class DatasetService(ServiceBase):
+class Datasets(UseCase):
+    @operation(Permission.CONTRIBUTE)
     def register_dataset(
         self,
         name: str,
@@ -55,11 +58,12 @@ class DatasetService(ServiceBase):
             artifact_name = pointers.data_path(artifact_name)
         now = self.clock()
         with self.db.transaction() as conn:
-            dataset_id, number = repo.allocate_version(conn, name, who, now)
+            dataset_id, number = repo.allocate_version(conn, name, who.user, now)
             values = dict(digest=stored.digest, kind=stored.kind, artifact_name=artifact_name,
                           size=stored.size, file_count=stored.file_count, source=source,
                           description=description, tags=clean_tags)
-            repo.insert_version(conn, dataset_id=dataset_id, version=number, created_by=who,
+            repo.insert_version(conn, dataset_id=dataset_id, version=number,
+                                created_by=who.user,
                                 created_at=now, **values)
             audit.record(conn, at=now, actor=who, action="dataset.register",
                          after={"dataset": name, "version": number, **values})
@@ -83,6 +87,7 @@ class DatasetService(ServiceBase):
             if ws is not None:
                 ws.close()
 
+    @operation(Permission.READ)
     def get_dataset(self, name_or_uri: str, version: int | str | None = None) -> DatasetVersion:
         """``get_dataset("datasets:/customers/4")`` or ``get_dataset("customers", 4)``;
         without a version, the latest."""
@@ -101,6 +106,7 @@ class DatasetService(ServiceBase):
                                name=name, version=number)
         return _to_dataset(row)
 
+    @operation(Permission.READ)
     def list_datasets(self, name: str | None = None) -> list[DatasetVersion]:
         """Every registered version (of one dataset when ``name`` is given), by name and number."""
         if name is not None:
@@ -108,6 +114,7 @@ class DatasetService(ServiceBase):
         with self.db.read() as conn:
             return [_to_dataset(r) for r in repo.list_versions(conn, name)]
 
+    @operation(Permission.READ)
     def download_dataset(
         self, uri: str, dest: str | os.PathLike[str], *, progress: Progress | None = None
     ) -> Path:
@@ -122,6 +129,7 @@ class DatasetService(ServiceBase):
                                       progress=progress)
         return Path(path)
 
+    @operation(Permission.READ)
     def resolve_dataset_input(self, ref: str) -> dict[str, Any]:
         """Digest, size and file count of a dataset input, for lineage.
 

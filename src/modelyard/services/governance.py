@@ -1,11 +1,11 @@
 """Governance: per-model policies, promotion requests, reviewer decisions.
 
-Production is reached only through a model's policy. ``transition(..., "production")`` asks the
-policy through the lifecycle hook and is refused with ``ApprovalRequired`` unless the policy needs
-0 approvals; otherwise a request is made, its gates are evaluated once and kept as evidence, and
-the N-th approval applies the move in the same transaction. Every decision takes the model's
-row lock first, and the request leaves ``pending`` by compare-and-set, so two reviewers approving
-at once apply it exactly once.
+Production is reached only through a model's policy. ``transition(..., "production")`` asks
+``check_direct_promotion`` (lifecycle holds this object) and is refused with
+``ApprovalRequired`` unless the policy needs 0 approvals; otherwise a request is made, its
+gates are evaluated once and kept as evidence, and the N-th approval applies the move in the
+same transaction. Every decision takes the model's row lock first, and the request leaves
+``pending`` by compare-and-set, so two reviewers approving at once apply it exactly once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.history import former_productions
 from modelyard.domain.names import MAX_ID, check_number
 from modelyard.domain.policy import (
     SYSTEM_ACTOR,
@@ -33,6 +34,7 @@ from modelyard.domain.policy import (
     evaluate_gates,
     gate_failures,
 )
+from modelyard.domain.principal import Actor, Permission
 from modelyard.domain.stages import ROLLBACK_FROM, Stage, check_transition
 from modelyard.errors import (
     AlreadyExists,
@@ -43,14 +45,17 @@ from modelyard.errors import (
     NotFound,
     PermissionDenied,
 )
-from modelyard.services.lifecycle import LifecycleService, _former_productions
+from modelyard.services import moves
+from modelyard.services.base import UseCase
+from modelyard.services.operations import operation
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import governance_repository as gov
 from modelyard.storage.sql import repository as repo
 
 
-class GovernanceService(LifecycleService):
+class Governance(UseCase):
     # -- policies -----------------------------------------------------------------------
+    @operation(Permission.ADMIN)
     def set_policy(
         self, name: str, *, approvals: int = 1, reviewers: Iterable[str] = (),
         gates: Iterable[str] = (), allow_self_approval: bool = False,
@@ -64,27 +69,29 @@ class GovernanceService(LifecycleService):
         with self.db.transaction() as conn:
             model = self._model(conn, name)
             repo.lock_model(conn, model.id, now)
-            before = self._policy(conn, model)
+            before = self.policy_of(conn, model)
             number = before.policy_version + 1
             gov.insert_policy(conn, model_id=model.id, policy_version=number,
                               approvals=rules["approvals"], reviewers=list(rules["reviewers"]),
-                              gates=list(rules["gates"]), comment=comment, created_by=who,
+                              gates=list(rules["gates"]), comment=comment,
+                              created_by=who.user,
                               created_at=now,
                               allow_self_approval=rules["allow_self_approval"],
                               rollback_needs_approval=rules["rollback_needs_approval"])
-            policy = Policy(name=name, policy_version=number, created_by=who, created_at=now,
+            policy = Policy(name=name, policy_version=number, created_by=who.user, created_at=now,
                             comment=comment, **rules)
             audit.record(conn, at=now, actor=who, action="policy.set", model=name,
                          before={"policy_version": before.policy_version, **before.rules()},
                          after={"policy_version": number, **policy.rules()}, comment=comment)
         return policy
 
+    @operation(Permission.READ)
     def get_policy(self, name: str, policy_version: int | None = None) -> Policy:
         """The model's current policy (the default if none was set), or one past version."""
         with self.db.read() as conn:
-            return self._policy(conn, self._model(conn, name), policy_version)
+            return self.policy_of(conn, self._model(conn, name), policy_version)
 
-    def _policy(self, conn: Connection, model: Any, policy_version: int | None = None) -> Policy:
+    def policy_of(self, conn: Connection, model: Any, policy_version: int | None = None) -> Policy:
         if policy_version is not None:
             policy_version = check_number(policy_version, "policy version", low=0,
                                           hint=f"see 'modelyard policy show {model.name}'")
@@ -103,15 +110,11 @@ class GovernanceService(LifecycleService):
             created_by=row.created_by, created_at=row.created_at, comment=row.comment or "",
         )
 
-    # -- lifecycle hooks ----------------------------------------------------------------
-    def _before_transition(
-        self, conn: Connection, model: Any, row: Any, target: Stage, actor: str
-    ) -> None:
+    # -- what lifecycle asks before a move to production --------------------------------
+    def check_direct_promotion(self, conn: Connection, model: Any, row: Any, actor: Actor) -> None:
         """Production needs the policy's approvals; with 0 the gates still apply, and the
         audit log records that this promotion was direct."""
-        if target is not Stage.PRODUCTION:
-            return
-        policy = self._policy(conn, model)
+        policy = self.policy_of(conn, model)
         subject = f"version {row.version} of {model.name!r}"
         if policy.approvals:
             raise ApprovalRequired(
@@ -131,8 +134,9 @@ class GovernanceService(LifecycleService):
                             "gates": [r.to_dict() for r in results]},
                      comment="direct promotion: the policy needs 0 approvals")
 
-    def _before_rollback(self, conn: Connection, model: Any, row: Any, actor: str) -> None:
-        policy = self._policy(conn, model)
+    def check_direct_rollback(self, conn: Connection, model: Any, row: Any) -> None:
+        """A policy can make rollback need approval too."""
+        policy = self.policy_of(conn, model)
         if policy.rollback_needs_approval:
             raise ApprovalRequired(
                 f"rolling back {model.name!r} to version {row.version} needs approval under "
@@ -153,6 +157,7 @@ class GovernanceService(LifecycleService):
         return (production.version if production else None), results
 
     # -- requests -----------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def request_promotion(
         self, name: str, version: int | str, *, comment: str = "", actor: str | None = None
     ) -> PromotionRequest:
@@ -166,7 +171,7 @@ class GovernanceService(LifecycleService):
         with self.db.transaction() as conn:
             model, row = self._resolve(conn, self._ref(name, version))
             repo.lock_model(conn, model.id, now)
-            policy = self._policy(conn, model)
+            policy = self.policy_of(conn, model)
             kind = self._request_kind(conn, model, row, policy)
             pending = gov.pending_request_for(conn, row.id)
             if pending is not None:
@@ -182,7 +187,7 @@ class GovernanceService(LifecycleService):
             request_id = gov.insert_request(
                 conn, model_id=model.id, version_id=row.id, version=int(row.version),
                 digest=row.digest, kind=kind.value, policy_version=policy.policy_version,
-                status=status.value, requested_by=who, requested_at=now, comment=comment,
+                status=status.value, requested_by=who.user, requested_at=now, comment=comment,
                 production_version=production, gates=[r.to_dict() for r in results],
                 closed_by=SYSTEM_ACTOR if failures else None,
                 closed_at=now if failures else None,
@@ -201,7 +206,7 @@ class GovernanceService(LifecycleService):
         self, conn: Connection, model: Any, row: Any, policy: Policy
     ) -> RequestKind:
         subject = f"version {row.version} of {model.name!r}"
-        if row.stage == ROLLBACK_FROM.value and int(row.version) in _former_productions(
+        if row.stage == ROLLBACK_FROM.value and int(row.version) in former_productions(
                 audit.list_events(conn, model=model.name)):
             if not policy.rollback_needs_approval:
                 raise InvalidInput(
@@ -215,12 +220,14 @@ class GovernanceService(LifecycleService):
                 hint=f"run 'modelyard transition {model.name} {row.version} production'")
         return RequestKind.PROMOTION
 
+    @operation(Permission.REVIEW)
     def approve(
         self, request_id: int, *, comment: str = "", actor: str | None = None
     ) -> PromotionRequest:
         """Approve a pending request; the approval that reaches N applies it, atomically."""
         return self._decide(request_id, Decision.APPROVE, comment, actor)
 
+    @operation(Permission.REVIEW)
     def reject(
         self, request_id: int, *, comment: str, actor: str | None = None
     ) -> PromotionRequest:
@@ -229,6 +236,7 @@ class GovernanceService(LifecycleService):
             raise InvalidInput("a rejection needs a comment saying why")
         return self._decide(request_id, Decision.REJECT, comment, actor)
 
+    @operation(Permission.CONTRIBUTE)
     def cancel(
         self, request_id: int, *, comment: str = "", actor: str | None = None
     ) -> PromotionRequest:
@@ -236,17 +244,20 @@ class GovernanceService(LifecycleService):
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
             request, model = self._lock_pending(conn, request_id, now)
-            if who != request.requested_by:
+            if who.user != request.requested_by:
                 raise PermissionDenied(
                     f"only {request.requested_by} (the requester) can cancel request "
                     f"#{request_id}")
             self._close(conn, request, model, RequestStatus.CANCELLED, who, comment, now)
             return self._load_request(conn, request_id)
 
+    @operation(Permission.READ)
     def get_request(self, request_id: int) -> PromotionRequest:
+        """One request with its gate evidence and decisions."""
         with self.db.read() as conn:
             return self._load_request(conn, request_id)
 
+    @operation(Permission.READ)
     def list_requests(
         self, name: str | None = None, *, status: str | None = None
     ) -> list[PromotionRequest]:
@@ -256,7 +267,7 @@ class GovernanceService(LifecycleService):
             raise InvalidInput(f"unknown request status {status!r}: expected one of {choices}")
         with self.db.read() as conn:
             model_id = self._model(conn, name).id if name else None
-            return self._requests(conn, gov.list_requests(conn, model_id=model_id,
+            return self.load_requests(conn, gov.list_requests(conn, model_id=model_id,
                                                           status=status))
 
     def _decide(
@@ -265,7 +276,7 @@ class GovernanceService(LifecycleService):
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
             request, model = self._lock_pending(conn, request_id, now)
-            policy = self._policy(conn, model)
+            policy = self.policy_of(conn, model)
             if decision is Decision.APPROVE and policy.policy_version != request.policy_version:
                 raise InvalidTransition(
                     f"request #{request_id} was made under policy version "
@@ -276,13 +287,14 @@ class GovernanceService(LifecycleService):
             row = repo.find_version(conn, model.id, int(request.version))
             if row is None:
                 raise NotFound(f"version {request.version} of {model.name!r} was deleted")
-            refusal = decision_refusal(policy, who, decision, requester=request.requested_by,
+            refusal = decision_refusal(policy, who.user, decision, requester=request.requested_by,
                                        creator=row.created_by)
             if refusal:
                 raise PermissionDenied(refusal)
-            if gov.has_decided(conn, request_id, who):
-                raise AlreadyExists(f"{who} has already decided on request #{request_id}")
-            gov.insert_decision(conn, request_id=request_id, actor=who, decision=decision.value,
+            if gov.has_decided(conn, request_id, who.user):
+                raise AlreadyExists(f"{who.user} has already decided on request #{request_id}")
+            gov.insert_decision(conn, request_id=request_id, actor=who.user,
+                                decision=decision.value,
                                 comment=comment, decided_at=now)
             approvals = gov.count_decisions(conn, request_id, Decision.APPROVE.value)
             audit.record(conn, at=now, actor=who, action=f"request.{decision.value}",
@@ -311,10 +323,10 @@ class GovernanceService(LifecycleService):
         return request, model
 
     def _close(
-        self, conn: Connection, request: Any, model: Any, status: RequestStatus, who: str,
+        self, conn: Connection, request: Any, model: Any, status: RequestStatus, who: Actor,
         reason: str, now: datetime,
     ) -> None:
-        if not gov.close_request(conn, int(request.id), status=status.value, actor=who,
+        if not gov.close_request(conn, int(request.id), status=status.value, actor=who.user,
                                  at=now, reason=reason):
             raise InvalidTransition(f"request #{request.id} is no longer pending")
         if status is not RequestStatus.REJECTED:  # a rejection was just audited as a decision
@@ -323,9 +335,9 @@ class GovernanceService(LifecycleService):
                          after={"request": int(request.id), "status": status.value})
 
     def _apply(
-        self, conn: Connection, request: Any, model: Any, row: Any, who: str, now: datetime
+        self, conn: Connection, request: Any, model: Any, row: Any, who: Actor, now: datetime
     ) -> None:
-        """The N-th approval: move the version to production, bypassing the hook (approved)."""
+        """The N-th approval: move the version to production (the request was the check)."""
         if row.digest != request.digest:
             raise IntegrityError(f"version {row.version} of {model.name!r} no longer has the "
                                  f"digest request #{request.id} approved")
@@ -335,13 +347,13 @@ class GovernanceService(LifecycleService):
         if request.kind == RequestKind.ROLLBACK:
             if row.stage != ROLLBACK_FROM.value:
                 raise InvalidTransition(f"{subject} is {row.stage} now and cannot be restored")
-            self._archive_production(conn, model, who, now, f"rolled back to {row.version}")
-            self._set_stage(conn, model.name, row, Stage.PRODUCTION, who, now,
+            moves.archive_production(conn, model, who, now, f"rolled back to {row.version}")
+            moves.set_stage(conn, model.name, row, Stage.PRODUCTION, who, now,
                             "version.rollback", note)
         else:
             check_transition(Stage(row.stage), Stage.PRODUCTION, subject=subject)
-            self._archive_production(conn, model, who, now, f"superseded by {row.version}")
-            self._set_stage(conn, model.name, row, Stage.PRODUCTION, who, now,
+            moves.archive_production(conn, model, who, now, f"superseded by {row.version}")
+            moves.set_stage(conn, model.name, row, Stage.PRODUCTION, who, now,
                             "version.transition", note)
         self._close(conn, request, model, RequestStatus.APPLIED, who, note, now)
 
@@ -353,9 +365,9 @@ class GovernanceService(LifecycleService):
         row = gov.find_request(conn, _request_id(request_id))
         if row is None:
             raise NotFound(f"request #{request_id} not found", hint="see 'modelyard requests list'")
-        return self._requests(conn, [row])[0]
+        return self.load_requests(conn, [row])[0]
 
-    def _requests(self, conn: Connection, rows: list[Any]) -> list[PromotionRequest]:
+    def load_requests(self, conn: Connection, rows: list[Any]) -> list[PromotionRequest]:
         decisions = gov.decisions_by_request(conn, [r.id for r in rows])
         return [
             PromotionRequest(

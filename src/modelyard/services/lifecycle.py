@@ -3,27 +3,37 @@
 Each change is one transaction holding the model's row lock; promotion archives the
 previous production in that same transaction, and the partial unique index on
 ``stage = 'production'`` refuses a second production even if this code were wrong.
+Every move to production asks ``governance`` first: it is a constructor argument, so a
+lifecycle without the model's policy cannot exist.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection
-
-from modelyard.domain.entities import AuditEvent, HistoryState, ModelVersion
-from modelyard.domain.history import replay
+from modelyard.domain.entities import HistoryState, ModelVersion
+from modelyard.domain.history import former_productions, replay
 from modelyard.domain.names import check_alias, check_version_number
+from modelyard.domain.principal import Permission
 from modelyard.domain.stages import ROLLBACK_FROM, Stage, check_transition, parse_stage
 from modelyard.domain.times import as_utc
 from modelyard.errors import InvalidTransition, NotFound
-from modelyard.services.catalog import CatalogService
+from modelyard.services import moves
+from modelyard.services.base import Context, UseCase
+from modelyard.services.catalog import Catalog
+from modelyard.services.governance import Governance
+from modelyard.services.operations import operation
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import repository as repo
 
 
-class LifecycleService(CatalogService):
+class Lifecycle(UseCase):
+    def __init__(self, ctx: Context, catalog: Catalog, governance: Governance) -> None:
+        super().__init__(ctx)
+        self.catalog = catalog
+        self.governance = governance
+
+    @operation(Permission.CONTRIBUTE)
     def transition(
         self, name: str, version: int | str, stage: str | Stage, *, comment: str = "",
         actor: str | None = None,
@@ -35,17 +45,13 @@ class LifecycleService(CatalogService):
             repo.lock_model(conn, model.id, now)
             subject = f"version {row.version} of {name!r}"
             check_transition(Stage(row.stage), target, subject=subject)
-            self._before_transition(conn, model, row, target, who)
             if target is Stage.PRODUCTION:
-                self._archive_production(conn, model, who, now, f"superseded by {row.version}")
-            self._set_stage(conn, name, row, target, who, now, "version.transition", comment)
-        return self.get_version(name, int(row.version))
+                self.governance.check_direct_promotion(conn, model, row, who)
+                moves.archive_production(conn, model, who, now, f"superseded by {row.version}")
+            moves.set_stage(conn, name, row, target, who, now, "version.transition", comment)
+        return self.catalog.get_version(name, int(row.version))
 
-    def _before_transition(
-        self, conn: Connection, model: Any, row: Any, target: Stage, actor: str
-    ) -> None:
-        """Hook for governance: refuse a move the model's policy does not allow."""
-
+    @operation(Permission.CONTRIBUTE)
     def rollback(
         self, name: str, *, to: int | str | None = None, comment: str = "",
         actor: str | None = None,
@@ -56,7 +62,7 @@ class LifecycleService(CatalogService):
             model = self._model(conn, name)
             repo.lock_model(conn, model.id, now)
             current = repo.latest_in_stage(conn, model.id, "production")
-            former = _former_productions(audit.list_events(conn, model=name))
+            former = former_productions(audit.list_events(conn, model=name))
             if to is None:
                 candidates = [v for v in former if not current or v != current.version]
                 target = next((r for v in candidates
@@ -78,33 +84,15 @@ class LifecycleService(CatalogService):
                         f"(it is {target.stage}"
                         f"{'' if number in former else ' and never held production'})"
                     )
-            self._before_rollback(conn, model, target, who)
-            self._archive_production(conn, model, who, now, f"rolled back to {target.version}")
-            self._set_stage(conn, name, target, Stage.PRODUCTION, who, now, "version.rollback",
+            self.governance.check_direct_rollback(conn, model, target)
+            moves.archive_production(conn, model, who, now, f"rolled back to {target.version}")
+            moves.set_stage(conn, name, target, Stage.PRODUCTION, who, now, "version.rollback",
                             comment)
-        return self.get_version(name, int(target.version))
+        return self.catalog.get_version(name, int(target.version))
 
-    def _before_rollback(self, conn: Connection, model: Any, row: Any, actor: str) -> None:
-        """Hook for governance (e.g. a policy that makes rollback need approval)."""
-
-    def _archive_production(
-        self, conn: Connection, model: Any, who: str, now: datetime, reason: str
-    ) -> None:
-        current = repo.latest_in_stage(conn, model.id, "production")
-        if current is not None:
-            self._set_stage(conn, model.name, current, Stage.ARCHIVED, who, now,
-                            "version.transition", reason)
-
-    def _set_stage(
-        self, conn: Connection, name: str, row: Any, target: Stage, who: str, now: datetime,
-        action: str, comment: str,
-    ) -> None:
-        repo.update_version(conn, row.id, stage=target.value, updated_at=now)
-        audit.record(conn, at=now, actor=who, action=action, model=name,
-                     version=int(row.version), before={"stage": row.stage},
-                     after={"stage": target.value}, comment=comment)
 
     # -- aliases ------------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def set_alias(
         self, name: str, alias: str, version: int | str, *, actor: str | None = None
     ) -> ModelVersion:
@@ -113,23 +101,22 @@ class LifecycleService(CatalogService):
         check_alias(alias)
         with self.db.transaction() as conn:
             model, row = self._resolve(conn, self._ref(name, version))
-            self._move_alias(conn, model.id, name, alias, row.id, int(row.version), who, now)
-        return self.get_version(name, int(row.version))
+            moves.move_alias(conn, model.id, name, alias, row.id, int(row.version), who, now)
+        return self.catalog.get_version(name, int(row.version))
 
+    @operation(Permission.CONTRIBUTE)
     def delete_alias(self, name: str, alias: str, *, actor: str | None = None) -> None:
+        """Remove an alias; the version it pointed at is unchanged."""
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
             model = self._model(conn, name)
             current = repo.find_by_alias(conn, model.id, check_alias(alias))
             if current is None:
                 raise NotFound(f"alias @{alias} of model {name!r} not found")
-            repo.delete_alias(conn, model.id, alias)
-            audit.record(conn, at=now, actor=who, action="alias.delete", model=name,
-                         version=int(current.version),
-                         before={"alias": alias, "version": int(current.version)},
-                         after={"alias": alias, "version": None})
+            moves.delete_alias(conn, model.id, name, alias, int(current.version), who, now)
 
     # -- history ------------------------------------------------------------------------
+    @operation(Permission.READ)
     def history(self, name: str, at: datetime | None = None) -> HistoryState:
         """Stage and alias changes of ``name``; with ``at``, the state as it was then."""
         with self.db.read() as conn:
@@ -138,12 +125,3 @@ class LifecycleService(CatalogService):
         return replay(name, events, as_utc(at) if at is not None else None)
 
 
-
-def _former_productions(events: list[AuditEvent]) -> list[int]:
-    """Versions that held production, most recent first, each once."""
-    seen: list[int] = []
-    for event in reversed(events):
-        held = (event.after or {}).get("stage") == "production"
-        if held and event.version is not None and event.version not in seen:
-            seen.append(event.version)
-    return seen

@@ -20,12 +20,14 @@ from modelyard.domain.lineage import (
     diff_mappings,
     diff_metrics,
 )
+from modelyard.domain.principal import Permission
 from modelyard.domain.refs import VersionRef, is_model_uri, parse_model_uri, parse_ref
 from modelyard.domain.runs import Run, parse_run_uri
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.flavors import DESCRIPTOR, read_descriptor
-from modelyard.services.base import ServiceBase
-from modelyard.services.tracking import TrackingService, load_runs
+from modelyard.services.base import UseCase
+from modelyard.services.operations import operation
+from modelyard.services.tracking import load_runs
 from modelyard.storage.content.manifest import Entry, Manifest
 from modelyard.storage.content.manifest import diff as diff_manifests
 from modelyard.storage.content.objects import StoredTree
@@ -33,7 +35,10 @@ from modelyard.storage.sql import tracking_repository as track
 from modelyard.storage.sql.database import Database
 
 
-class LineageService(TrackingService):
+class Lineages(UseCase):
+    """What produced a version (frozen at registration) and how two versions differ."""
+
+    @operation(Permission.READ)
     def lineage(self, name: str, version: str | int | None = None) -> Lineage:
         """Version → run → experiment, with params, metrics, data, code, environment,
         parent and the versions registered with this one as their parent."""
@@ -57,6 +62,7 @@ class LineageService(TrackingService):
             model=self.model_descriptor(found),
         )
 
+    @operation(Permission.READ)
     def diff(self, name: str, v1: str | int, v2: str | int) -> VersionDiff:
         """How ``v2`` differs from ``v1``: params, metrics (with deltas), datasets, code
         commit, packages and files (by digest)."""
@@ -77,6 +83,7 @@ class LineageService(TrackingService):
             files={"added": files.added, "removed": files.removed, "changed": files.modified},
         )
 
+    @operation(Permission.READ)
     def model_descriptor(self, version: ModelVersion) -> dict[str, Any] | None:
         """The flavor descriptor saved with a logged model (read from the store, verified)."""
         if version.artifact_kind != "dir":
@@ -134,7 +141,7 @@ def run_artifact_source(
 
 
 def provenance(
-    service: ServiceBase, conn: Connection, *, run: str | None, parent: VersionRef | None
+    service: UseCase, conn: Connection, *, run: str | None, parent: VersionRef | None
 ) -> dict[str, Any]:
     """The lineage keys recorded for a new version made by ``run`` from ``parent``."""
     recorded: dict[str, Any] = {}

@@ -22,11 +22,14 @@ from sqlalchemy import Connection
 from modelyard.domain.audit_report import AuditReport, compare
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.history import logged_facts
+from modelyard.domain.principal import Permission
 from modelyard.domain.times import as_utc
 from modelyard.errors import IntegrityError
 from modelyard.services import checkpoints
+from modelyard.services.base import Context, UseCase
 from modelyard.services.checkpoints import Checkpoint
-from modelyard.services.governance import GovernanceService
+from modelyard.services.governance import Governance
+from modelyard.services.operations import operation
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import governance_repository as gov
 from modelyard.storage.sql.database import redact
@@ -36,7 +39,12 @@ DOSSIER_FORMAT = 1
 STAGE_ACTIONS = frozenset({"version.transition", "version.rollback", "promotion.direct"})
 
 
-class OversightService(GovernanceService):
+class Oversight(UseCase):
+    def __init__(self, ctx: Context, governance: Governance) -> None:
+        super().__init__(ctx)
+        self.governance = governance
+
+    @operation(Permission.READ)
     def audit(self, name: str | None = None, *, since: datetime | None = None) -> list[AuditEvent]:
         """Audit events, oldest first: all of them, or one model's; ``since`` is inclusive."""
         since = as_utc(since) if since is not None else None
@@ -45,6 +53,7 @@ class OversightService(GovernanceService):
                 self._model(conn, name)
             return audit.list_events(conn, model=name, since=since)
 
+    @operation(Permission.READ)
     def verify_audit(
         self, checkpoint: Checkpoint | str | os.PathLike[str] | None = None, *,
         public_key: str | os.PathLike[str] | None = None,
@@ -62,6 +71,7 @@ class OversightService(GovernanceService):
             audit.snapshot(conn)
             return _full_report(conn, signed)
 
+    @operation(Permission.ADMIN)
     def audit_checkpoint(
         self, key: str | os.PathLike[str] | None = None, *,
         output: str | os.PathLike[str] | None = None,
@@ -88,20 +98,23 @@ class OversightService(GovernanceService):
             checkpoints.write_checkpoint(signed, Path(output))
         return signed
 
+    @operation(Permission.READ)
     def dossier(self, name: str, version: int | str) -> dict[str, Any]:
         """One JSON-ready document that justifies a version's promotion, for auditors."""
         with self.db.read() as conn:
             model, row = self._resolve(conn, self._ref(name, version))
             found = self._versions(conn, [row], model.name)[0]
-            requests = self._requests(conn, gov.list_requests(conn, version_id=row.id))
+            requests = self.governance.load_requests(
+                conn, gov.list_requests(conn, version_id=row.id))
             events = [e for e in audit.list_events(conn, model=model.name)
                       if e.version == found.version]
             transitions = [e for e in events if e.action in STAGE_ACTIONS]
             bound = {r.policy_version for r in requests} | {
                 int((e.after or {})["policy_version"]) for e in transitions
                 if e.action == "promotion.direct"}
-            policies = {str(n): self._policy(conn, model, n).to_dict() for n in sorted(bound)}
-            current = self._policy(conn, model)
+            policies = {str(n): self.governance.policy_of(conn, model, n).to_dict()
+                        for n in sorted(bound)}
+            current = self.governance.policy_of(conn, model)
             chain = _full_report(conn, None)
         return {
             "dossier_format": DOSSIER_FORMAT,

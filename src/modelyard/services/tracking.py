@@ -12,7 +12,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -27,6 +27,7 @@ from modelyard.domain.names import (
     check_tags,
     is_name,
 )
+from modelyard.domain.principal import Actor, Permission
 from modelyard.domain.runs import (
     RUN_MAP_ROOTS,
     RUN_ROOTS,
@@ -39,7 +40,9 @@ from modelyard.domain.runs import (
     parse_run_uri,
 )
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition, NotFound
-from modelyard.services.base import ServiceBase
+from modelyard.services.base import Context, UseCase
+from modelyard.services.datasets import Datasets
+from modelyard.services.operations import operation
 from modelyard.storage.content.manifest import check_path
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import tracking_repository as repo
@@ -48,15 +51,18 @@ Progress = Callable[[int], None]
 _STATUSES = frozenset(s.value for s in RunStatus)
 
 
-class TrackingService(ServiceBase):
-    if TYPE_CHECKING:  # provided by DatasetService, another base of Registry
-        def resolve_dataset_input(self, ref: str) -> dict[str, Any]: ...
+class Tracking(UseCase):
+    def __init__(self, ctx: Context, datasets: Datasets) -> None:
+        super().__init__(ctx)
+        self.datasets = datasets
 
     # -- experiments --------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def create_experiment(
         self, name: str, *, description: str = "", tags: dict[str, Any] | None = None,
         actor: str | None = None,
     ) -> Experiment:
+        """Create an experiment (``create_run`` creates a missing one on the fly)."""
         who = self._actor(actor)
         with self.db.transaction() as conn:
             if not self._ensure_experiment(conn, name, description, check_tags(tags or {}),
@@ -64,14 +70,18 @@ class TrackingService(ServiceBase):
                 raise _experiment_exists(name)
         return self.get_experiment(name)
 
+    @operation(Permission.READ)
     def get_experiment(self, name: str) -> Experiment:
+        """One experiment with its run count."""
         found = [e for e in self.list_experiments() if e.name == name]
         if not found:
             raise NotFound(f"experiment {name!r} not found",
                            hint="see 'modelyard experiments list'", name=name)
         return found[0]
 
+    @operation(Permission.READ)
     def list_experiments(self) -> list[Experiment]:
+        """Every experiment with its run count."""
         with self.db.read() as conn:
             rows = repo.list_experiments(conn)
         return [Experiment(name=r.name, description=r.description or "", tags=dict(r.tags or {}),
@@ -79,18 +89,19 @@ class TrackingService(ServiceBase):
                            run_count=int(r.run_count)) for r in rows]
 
     def _ensure_experiment(
-        self, conn: Connection, name: str, description: str, tags: dict[str, str], who: str
+        self, conn: Connection, name: str, description: str, tags: dict[str, str], who: Actor
     ) -> bool:
         check_name(name, "experiment name")
         now = self.clock()
         created = repo.insert_experiment_if_missing(conn, name=name, description=description,
-                                                    tags=tags, actor=who, at=now)
+                                                    tags=tags, actor=who.user, at=now)
         if created:
             audit.record(conn, at=now, actor=who, action="experiment.create",
                          after={"experiment": name, "description": description, "tags": tags})
         return created
 
     # -- runs ---------------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def create_run(
         self, experiment: str = "default", *, name: str | None = None,
         tags: dict[str, Any] | None = None, git: dict[str, Any] | None = None,
@@ -110,7 +121,8 @@ class TrackingService(ServiceBase):
             found = repo.find_experiment(conn, experiment)
             assert found is not None
             repo.insert_run(conn, id=run_id, experiment_id=found.id, name=run_name,
-                            status=RunStatus.RUNNING.value, created_by=who, start_time=now,
+                            status=RunStatus.RUNNING.value, created_by=who.user,
+                            start_time=now,
                             git=git, environment=environment or {})
             if clean_tags:
                 repo.upsert_tags(conn, run_id, clean_tags)
@@ -119,6 +131,7 @@ class TrackingService(ServiceBase):
                                 "git_commit": (git or {}).get("commit"), "tags": clean_tags})
         return self.get_run(run_id)
 
+    @operation(Permission.CONTRIBUTE)
     def end_run(self, run_id: str, status: str = "finished", *, actor: str | None = None) -> Run:
         """Close a run as ``finished`` or ``failed``; ending an ended run is refused."""
         if status not in (RunStatus.FINISHED, RunStatus.FAILED):
@@ -132,10 +145,13 @@ class TrackingService(ServiceBase):
                          after={"run_id": run_id, "status": status})
         return self.get_run(run_id)
 
+    @operation(Permission.READ)
     def get_run(self, run_id: str) -> Run:
+        """One run: params, latest metrics, tags, inputs, artifacts, git and environment."""
         with self.db.read() as conn:
             return load_runs(conn, [self._run_row(conn, run_id)])[0]
 
+    @operation(Permission.READ)
     def list_runs(self, experiment: str | None = None, filter: str | None = None) -> list[Run]:
         """Runs, newest first, optionally of one experiment and matching the filter language.
 
@@ -157,7 +173,9 @@ class TrackingService(ServiceBase):
         prepared = Prepared(expr)
         return [r for r in found if prepared.evaluate(r.filter_context()).passed]
 
+    @operation(Permission.READ)
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every logged point of one metric, in step order."""
         with self.db.read() as conn:
             self._run_row(conn, run_id)
             rows = repo.metric_history(conn, run_id, key)
@@ -165,6 +183,7 @@ class TrackingService(ServiceBase):
                             timestamp=r.timestamp) for r in rows]
 
     # -- logging ------------------------------------------------------------------------
+    @operation(Permission.CONTRIBUTE)
     def log_params(self, run_id: str, params: dict[str, Any], *,
                    actor: str | None = None) -> None:
         """Params are set once: logging a different value for a logged key is refused."""
@@ -185,6 +204,7 @@ class TrackingService(ServiceBase):
                 audit.record(conn, at=now, actor=who, action="run.params",
                              after={"run_id": run_id, "params": new})
 
+    @operation(Permission.CONTRIBUTE)
     def log_metrics(self, run_id: str, metrics: dict[str, Any], *, step: int | None = None,
                     actor: str | None = None) -> None:
         """Append one point per metric; without ``step``, each key's next step (0, 1, …)."""
@@ -205,8 +225,10 @@ class TrackingService(ServiceBase):
                 for k, v in clean.items()
             ])
 
+    @operation(Permission.CONTRIBUTE)
     def set_run_tags(self, run_id: str, tags: dict[str, Any], *,
                      actor: str | None = None) -> None:
+        """Merge tags into a run's tags (allowed after the run ended, unlike the rest)."""
         clean = check_tags(tags)
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
@@ -215,10 +237,11 @@ class TrackingService(ServiceBase):
             audit.record(conn, at=now, actor=who, action="run.tags",
                          after={"run_id": run_id, "tags": clean})
 
+    @operation(Permission.CONTRIBUTE)
     def log_run_input(self, run_id: str, ref: str | os.PathLike[str], *,
                       actor: str | None = None) -> dict[str, Any]:
         """Record a dataset the run read: a path, a ``.yard`` pointer or ``datasets:/N/V``."""
-        dataset = self.resolve_dataset_input(os.fspath(ref))
+        dataset = self.datasets.resolve_dataset_input(os.fspath(ref))
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
             self._running(conn, run_id)
@@ -227,6 +250,7 @@ class TrackingService(ServiceBase):
                              after={"run_id": run_id, "dataset": dataset})
         return dataset
 
+    @operation(Permission.CONTRIBUTE)
     def log_run_artifact(
         self, run_id: str, path: str | os.PathLike[str], *, artifact_path: str | None = None,
         flavor: str | None = None, actor: str | None = None, progress: Progress | None = None,
@@ -253,6 +277,7 @@ class TrackingService(ServiceBase):
                          after={"run_id": run_id, "path": target, "digest": stored.digest})
         return artifact
 
+    @operation(Permission.READ)
     def run_artifact(self, uri: str) -> tuple[Run, RunArtifact]:
         """The run and artifact named by ``runs:/<run_id>/<path>``."""
         run_id, path = parse_run_uri(uri)

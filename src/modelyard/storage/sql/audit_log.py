@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from modelyard.domain.entities import AuditEvent
+from modelyard.domain.principal import Actor
 from modelyard.storage.content.hashing import hash_bytes
 from modelyard.storage.sql.schema import audit_events, registry_state
 
@@ -35,8 +36,13 @@ def event_hash(
     after: Any,
     comment: str,
     prev_hash: str,
+    via: str | None = None,
 ) -> str:
-    """BLAKE3 of the canonical JSON of an event's content and its predecessor's hash."""
+    """BLAKE3 of the canonical JSON of an event's content and its predecessor's hash.
+
+    ``via`` joins the payload only when set, so events written before it existed keep
+    their hashes.
+    """
     payload = {
         "seq": seq,
         "at": at.isoformat(),
@@ -48,6 +54,7 @@ def event_hash(
         "after": after,
         "comment": comment,
         "prev_hash": prev_hash,
+        **({"via": via} if via is not None else {}),
     }
     return hash_bytes(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
 
@@ -56,7 +63,7 @@ def record(
     conn: Connection,
     *,
     at: datetime,
-    actor: str,
+    actor: Actor | str,
     action: str,
     model: str | None = None,
     version: int | None = None,
@@ -64,7 +71,12 @@ def record(
     after: dict[str, Any] | None = None,
     comment: str = "",
 ) -> AuditEvent:
-    """Append one event in the caller's transaction."""
+    """Append one event in the caller's transaction.
+
+    ``actor`` is the principal's ``Actor`` (with ``via`` when an admin acts for someone), or
+    a plain name for what the registry itself decides (``modelyard``).
+    """
+    who = actor if isinstance(actor, Actor) else Actor(actor)
     head = conn.execute(
         update(registry_state)
         .where(registry_state.c.id == 1)
@@ -73,8 +85,8 @@ def record(
     ).one()
     seq, prev_hash = int(head.event_count), str(head.last_event_hash)
     fields: dict[str, Any] = dict(
-        seq=seq, at=at, actor=actor, action=action, model=model, version=version,
-        before=before, after=after, comment=comment or "", prev_hash=prev_hash,
+        seq=seq, at=at, actor=who.user, action=action, model=model, version=version,
+        before=before, after=after, comment=comment or "", prev_hash=prev_hash, via=who.via,
     )
     digest = event_hash(**fields)
     conn.execute(audit_events.insert().values(**fields, hash=digest))
@@ -88,7 +100,7 @@ def to_event(row: Row[Any]) -> AuditEvent:
     return AuditEvent(
         seq=int(row.seq), at=row.at, actor=row.actor, action=row.action, model=row.model,
         version=row.version, before=row.before, after=row.after, comment=row.comment,
-        prev_hash=row.prev_hash, hash=row.hash,
+        prev_hash=row.prev_hash, hash=row.hash, via=row.via,
     )
 
 

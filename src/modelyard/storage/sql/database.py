@@ -16,9 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from modelyard.errors import InvalidInput, StorageUnavailable
+from modelyard.errors import AlreadyExists, InvalidInput, StorageUnavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -26,7 +33,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Checked against the migration scripts by a test; kept as a constant
 # so that opening a registry never imports Alembic (half a second of every CLI call).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
@@ -94,14 +101,35 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any exception."""
-        with self._connect(write=True) as conn, conn.begin():
+        with self._translated(), self._connect(write=True) as conn, conn.begin():
             yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only snapshot (one transaction, so related reads agree)."""
-        with self._connect(write=False) as conn, conn.begin():
+        with self._translated(), self._connect(write=False) as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Database failures become ``modelyard.errors``: no SQLAlchemy exception reaches a
+        user. A constraint the code did not foresee is a conflict, never a 500; a dropped
+        connection or a lock time-out is the database being unavailable (retry later)."""
+        try:
+            yield
+        except SAIntegrityError as exc:
+            raise AlreadyExists(
+                f"the change conflicts with what the registry already holds: "
+                f"{_first_line(exc.orig or exc)}",
+                hint="read the current state and try again") from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise StorageUnavailable(
+                f"the registry database {redact(self.url)} failed mid-transaction: "
+                f"{_first_line(exc.orig or exc)}",
+                hint="nothing was committed; check the database and try again") from exc
+        except DataError as exc:
+            raise InvalidInput(f"the database refused a value: {_first_line(exc.orig or exc)}"
+                               ) from exc
 
     @contextmanager
     def _connect(self, *, write: bool) -> Iterator[Connection]:

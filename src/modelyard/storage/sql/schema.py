@@ -128,6 +128,7 @@ audit_events = Table(
            autoincrement=False),
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(256), nullable=False),
+    Column("via", String(256), nullable=True),  # the admin who acted on the actor's behalf
     Column("action", String(64), nullable=False),
     Column("model", String(128), nullable=True),
     Column("version", Integer, nullable=True),

@@ -1,0 +1,58 @@
+"""The operation table: every public use case, once, with the permission it needs.
+
+``@operation(Permission.X)`` on a use-case method records it here and checks the caller's
+principal before the method runs, so permissions are enforced in one place for every face
+(Python, CLI, and later REST routes generated from this table). A test keeps every public
+method of the registry in the table.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+
+from modelyard.domain.principal import Permission, Principal
+
+
+class _HasContext(Protocol):
+    @property
+    def ctx(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # the method name, as the Python API spells it
+    permission: Permission
+    summary: str  # the first line of the docstring
+
+    @property
+    def writes(self) -> bool:
+        return self.permission is not Permission.READ
+
+
+OPERATIONS: dict[str, Operation] = {}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def operation(permission: Permission) -> Callable[[F], F]:
+    """Declare a use-case method as an operation needing ``permission``."""
+
+    def declare(method: F) -> F:
+        name = method.__name__
+        if name in OPERATIONS:
+            raise RuntimeError(f"operation {name!r} is declared twice")
+        doc = (method.__doc__ or "").strip().splitlines()
+        OPERATIONS[name] = Operation(name, permission, doc[0] if doc else "")
+        what = name.replace("_", " ")
+
+        @functools.wraps(method)
+        def checked(self: _HasContext, *args: Any, **kwargs: Any) -> Any:
+            principal: Principal = self.ctx.principal
+            principal.require(permission, what)
+            return method(self, *args, **kwargs)
+
+        return cast(F, checked)
+
+    return declare
