@@ -42,3 +42,30 @@ def test_unreachable_and_malformed_urls_are_clear_errors() -> None:
         Database("mysql://localhost/x")
     with pytest.raises(InvalidInput, match="invalid registry URL"):
         Database("not a url")
+
+
+def test_database_errors_mid_transaction_become_modelyard_errors(registry_url: str) -> None:
+    """No SQLAlchemy exception reaches a caller: a constraint is a conflict, a lost
+    connection is the database being unavailable, and nothing half-done is committed."""
+    from sqlalchemy import text
+
+    from modelyard.errors import AlreadyExists
+
+    db = Database(registry_url, auto_upgrade=True)
+    insert = text("INSERT INTO models (name, description, tags, created_by, created_at, "
+                  "updated_at, last_version) VALUES ('m', '', '{}', 'a', :t, :t, 0)")
+    now = {"t": "2026-12-01 00:00:00"}
+    with db.transaction() as conn:
+        conn.execute(insert, now)
+    with pytest.raises(AlreadyExists, match="conflicts"), db.transaction() as conn:
+        conn.execute(insert, now)
+    with pytest.raises(StorageUnavailable, match="nothing was committed"), \
+            db.transaction() as conn:
+        conn.execute(text("UPDATE models SET description = 'half' WHERE name = 'm'"))
+        if db.dialect == "postgresql":
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        else:
+            conn.execute(text("SELECT * FROM no_such_table"))
+    with db.read() as conn:
+        assert conn.execute(text("SELECT description FROM models")).scalar_one() == ""
+    db.dispose()
