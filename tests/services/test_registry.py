@@ -131,8 +131,9 @@ def test_database_enforces_a_single_production_version(reg: Registry, model_dir:
     allow_direct_promotion(reg, "m")
     reg.transition("m", 1, "staging")
     reg.transition("m", 1, "production")
-    with pytest.raises(sqlalchemy.exc.IntegrityError), reg.db.transaction() as conn:
+    with pytest.raises(AlreadyExists) as refused, reg.db.transaction() as conn:
         conn.execute(text("UPDATE model_versions SET stage = 'production' WHERE version = 2"))
+    assert isinstance(refused.value.__cause__, sqlalchemy.exc.IntegrityError)  # the index said no
     assert reg.get_version("m", 2).stage == "none"
 
 

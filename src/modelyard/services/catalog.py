@@ -19,6 +19,7 @@ from modelyard.domain.names import (
     check_tags,
     is_name,
 )
+from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
 from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
@@ -70,10 +71,15 @@ class Catalog(UseCase):
             return self._to_model(conn, [row])[0]
 
     @operation(Permission.READ)
-    def list_models(self) -> list[RegisteredModel]:
-        """Every registered model (deleted ones excluded)."""
+    def list_models(
+        self, *, max_results: int | None = None, page_token: str | None = None
+    ) -> Page[RegisteredModel]:
+        """Registered models by name (deleted ones excluded), a page at a time if asked."""
+        limit, cursor = check_max_results(max_results), decode_token(page_token, "models", 1)
         with self.db.read() as conn:
-            return self._to_model(conn, repo.list_models(conn))
+            return collect(lambda after, n: self._to_model(
+                conn, repo.list_models(conn, cursor=after, limit=n)),
+                lambda m: (m.name,), limit, cursor, kind="models")
 
     @operation(Permission.ADMIN)
     def delete_model(self, name: str, *, actor: str | None = None) -> None:
@@ -194,19 +200,27 @@ class Catalog(UseCase):
             return self._versions(conn, [row], model.name)[0]
 
     @operation(Permission.READ)
-    def list_versions(self, name: str, filter: str | None = None) -> list[ModelVersion]:
+    def list_versions(
+        self, name: str, filter: str | None = None, *, max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
         """The versions of ``name``, optionally filtered."""
-        return self.search_versions(filter, name=name)
+        return self.search_versions(filter, name=name, max_results=max_results,
+                                    page_token=page_token)
 
     @operation(Permission.READ)
-    def search_versions(self, filter: str | None = None, *, name: str | None = None
-                        ) -> list[ModelVersion]:
+    def search_versions(
+        self, filter: str | None = None, *, name: str | None = None,
+        max_results: int | None = None, page_token: str | None = None,
+    ) -> Page[ModelVersion]:
         """Versions (of every model, or of ``name``) matching the filter language.
 
         ``field = 'literal'`` conditions on the top-level ``and`` chain (name, stage,
         version, tags) become SQL conditions; the whole expression is then evaluated on
-        the rows that come back, so the pushdown only ever narrows, never decides.
+        the rows that come back, so the pushdown only ever narrows, never decides. Pages
+        are in (name, version) order.
         """
+        limit, cursor = check_max_results(max_results), decode_token(page_token, "versions", 2)
         expr = expressions.parse(filter) if filter else None
         pinned = expressions.equality_constraints(expr) if expr else {}
         with self.db.read() as conn:
@@ -217,12 +231,13 @@ class Catalog(UseCase):
             elif "name" in conditions:
                 found = repo.find_model(conn, conditions.pop("name"))
                 model_ids = [found.id] if found else []
-            rows = repo.list_versions(conn, model_ids=model_ids, **conditions)
-            versions = self._versions(conn, rows, name)
-        if expr is None:
-            return versions
-        prepared = Prepared(expr)
-        return [v for v in versions if prepared.evaluate(v.filter_context()).passed]
+            prepared = Prepared(expr) if expr is not None else None
+            return collect(
+                lambda after, n: self._versions(conn, repo.list_versions(
+                    conn, model_ids=model_ids, cursor=after, limit=n, **conditions), name),
+                lambda v: (v.name, v.version), limit, cursor, kind="versions",
+                accept=lambda v: prepared is None or prepared.evaluate(
+                    v.filter_context()).passed)
 
     # -- annotations --------------------------------------------------------------------
     @operation(Permission.CONTRIBUTE)

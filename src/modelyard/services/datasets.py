@@ -16,6 +16,7 @@ from typing import Any
 from modelyard.domain import pointer as pointers
 from modelyard.domain.datasets import DatasetVersion, is_dataset_uri, parse_dataset_uri
 from modelyard.domain.names import check_model_name, check_tags
+from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.services.base import UseCase
@@ -107,12 +108,18 @@ class Datasets(UseCase):
         return _to_dataset(row)
 
     @operation(Permission.READ)
-    def list_datasets(self, name: str | None = None) -> list[DatasetVersion]:
+    def list_datasets(
+        self, name: str | None = None, *, max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[DatasetVersion]:
         """Every registered version (of one dataset when ``name`` is given), by name and number."""
         if name is not None:
             check_model_name(name)
+        limit, cursor = check_max_results(max_results), decode_token(page_token, "datasets", 2)
         with self.db.read() as conn:
-            return [_to_dataset(r) for r in repo.list_versions(conn, name)]
+            return collect(lambda after, n: [
+                _to_dataset(r) for r in repo.list_versions(conn, name, cursor=after, limit=n)],
+                lambda d: (d.name, d.version), limit, cursor, kind="datasets")
 
     @operation(Permission.READ)
     def download_dataset(

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from modelyard.domain.history import former_productions
 from modelyard.domain.names import MAX_ID, check_number
+from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.policy import (
     SYSTEM_ACTOR,
     Decision,
@@ -259,16 +260,19 @@ class Governance(UseCase):
 
     @operation(Permission.READ)
     def list_requests(
-        self, name: str | None = None, *, status: str | None = None
-    ) -> list[PromotionRequest]:
+        self, name: str | None = None, *, status: str | None = None,
+        max_results: int | None = None, page_token: str | None = None,
+    ) -> Page[PromotionRequest]:
         """Requests, oldest first, optionally of one model and in one status."""
+        limit, cursor = check_max_results(max_results), decode_token(page_token, "requests", 1)
         if status is not None and status not in set(RequestStatus):
             choices = ", ".join(s.value for s in RequestStatus)
             raise InvalidInput(f"unknown request status {status!r}: expected one of {choices}")
         with self.db.read() as conn:
             model_id = self._model(conn, name).id if name else None
-            return self.load_requests(conn, gov.list_requests(conn, model_id=model_id,
-                                                          status=status))
+            return collect(lambda after, n: self.load_requests(conn, gov.list_requests(
+                conn, model_id=model_id, status=status, cursor=after, limit=n)),
+                lambda r: (r.id,), limit, cursor, kind="requests")
 
     def _decide(
         self, request_id: int, decision: Decision, comment: str, actor: str | None

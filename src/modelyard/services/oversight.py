@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from modelyard.domain.audit_report import AuditReport, compare
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.history import logged_facts
+from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
 from modelyard.domain.times import as_utc
 from modelyard.errors import IntegrityError
@@ -45,13 +46,19 @@ class Oversight(UseCase):
         self.governance = governance
 
     @operation(Permission.READ)
-    def audit(self, name: str | None = None, *, since: datetime | None = None) -> list[AuditEvent]:
+    def audit(
+        self, name: str | None = None, *, since: datetime | None = None,
+        max_results: int | None = None, page_token: str | None = None,
+    ) -> Page[AuditEvent]:
         """Audit events, oldest first: all of them, or one model's; ``since`` is inclusive."""
         since = as_utc(since) if since is not None else None
+        limit, cursor = check_max_results(max_results), decode_token(page_token, "audit", 1)
         with self.db.read() as conn:
             if name is not None:
                 self._model(conn, name)
-            return audit.list_events(conn, model=name, since=since)
+            return collect(lambda after, n: audit.list_events(
+                conn, model=name, since=since, cursor=after, limit=n),
+                lambda e: (e.seq,), limit, cursor, kind="audit")
 
     @operation(Permission.READ)
     def verify_audit(

@@ -27,6 +27,7 @@ from modelyard.domain.names import (
     check_tags,
     is_name,
 )
+from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Actor, Permission
 from modelyard.domain.runs import (
     RUN_MAP_ROOTS,
@@ -80,13 +81,19 @@ class Tracking(UseCase):
         return found[0]
 
     @operation(Permission.READ)
-    def list_experiments(self) -> list[Experiment]:
-        """Every experiment with its run count."""
+    def list_experiments(
+        self, *, max_results: int | None = None, page_token: str | None = None
+    ) -> Page[Experiment]:
+        """Experiments by name, with their run counts."""
+        limit = check_max_results(max_results)
+        cursor = decode_token(page_token, "experiments", 1)
         with self.db.read() as conn:
-            rows = repo.list_experiments(conn)
-        return [Experiment(name=r.name, description=r.description or "", tags=dict(r.tags or {}),
-                           created_by=r.created_by, created_at=r.created_at,
-                           run_count=int(r.run_count)) for r in rows]
+            return collect(lambda after, n: [
+                Experiment(name=r.name, description=r.description or "",
+                           tags=dict(r.tags or {}), created_by=r.created_by,
+                           created_at=r.created_at, run_count=int(r.run_count))
+                for r in repo.list_experiments(conn, cursor=after, limit=n)],
+                lambda e: (e.name,), limit, cursor, kind="experiments")
 
     def _ensure_experiment(
         self, conn: Connection, name: str, description: str, tags: dict[str, str], who: Actor
@@ -152,13 +159,17 @@ class Tracking(UseCase):
             return load_runs(conn, [self._run_row(conn, run_id)])[0]
 
     @operation(Permission.READ)
-    def list_runs(self, experiment: str | None = None, filter: str | None = None) -> list[Run]:
+    def list_runs(
+        self, experiment: str | None = None, filter: str | None = None, *,
+        max_results: int | None = None, page_token: str | None = None,
+    ) -> Page[Run]:
         """Runs, newest first, optionally of one experiment and matching the filter language.
 
         Fields: ``run_id``, ``name``, ``experiment``, ``status``, ``created_by``,
         ``start_time``, ``end_time``, ``git_commit``, ``datasets``, ``params.K``,
         ``metrics.K`` (latest value), ``tags.K``.
         """
+        limit, cursor = check_max_results(max_results), decode_token(page_token, "runs", 2)
         expr = expressions.parse(filter, RUN_ROOTS, RUN_MAP_ROOTS) if filter else None
         pinned = expressions.equality_constraints(expr) if expr else {}
         if experiment is not None:
@@ -166,12 +177,14 @@ class Tracking(UseCase):
         elif is_name(pinned.get("experiment")):  # pushed down only if a row could hold it
             experiment = pinned["experiment"]
         status = pinned.get("status") if pinned.get("status") in _STATUSES else None
+        prepared = Prepared(expr) if expr is not None else None
         with self.db.read() as conn:
-            found = load_runs(conn, repo.list_runs(conn, experiment=experiment, status=status))
-        if expr is None:
-            return found
-        prepared = Prepared(expr)
-        return [r for r in found if prepared.evaluate(r.filter_context()).passed]
+            return collect(
+                lambda after, n: load_runs(conn, repo.list_runs(
+                    conn, experiment=experiment, status=status, cursor=after, limit=n)),
+                lambda r: (r.start_time, r.run_id), limit, cursor, kind="runs",
+                accept=lambda r: prepared is None or prepared.evaluate(
+                    r.filter_context()).passed)
 
     @operation(Permission.READ)
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:

@@ -9,7 +9,7 @@ update or delete path for events; ``verify_chain`` recomputes every hash.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row, select, update
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.principal import Actor
 from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import audit_events, registry_state
 
 Clock = Callable[[], datetime]
@@ -106,16 +107,16 @@ def to_event(row: Row[Any]) -> AuditEvent:
 
 def list_events(
     conn: Connection, *, model: str | None = None, since: datetime | None = None,
-    limit: int | None = None,
+    cursor: Sequence[Any] | None = None, limit: int | None = None,
 ) -> list[AuditEvent]:
-    query = select(audit_events).order_by(audit_events.c.seq)
+    """Events in chain order, optionally of one model and from a time, after ``cursor``."""
+    query = select(audit_events)
     if model is not None:
         query = query.where(audit_events.c.model == model)
     if since is not None:
         query = query.where(audit_events.c.at >= since)
-    if limit is not None:
-        query = query.limit(limit)
-    return [to_event(row) for row in conn.execute(query)]
+    return [to_event(row) for row in conn.execute(
+        keyset(query, [audit_events.c.seq], cursor, limit))]
 
 
 def verify_chain(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
+from modelyard.storage.sql.paging import keyset
 
 DatasetRow = Row[Any]
 
@@ -52,11 +54,15 @@ def dataset_exists(conn: Connection, name: str) -> bool:
     return conn.execute(select(datasets.c.id).where(datasets.c.name == name)).first() is not None
 
 
-def list_versions(conn: Connection, name: str | None = None) -> list[DatasetRow]:
+def list_versions(
+    conn: Connection, name: str | None = None, *, cursor: Sequence[Any] | None = None,
+    limit: int | None = None,
+) -> list[DatasetRow]:
     query = _versions()
     if name is not None:
         query = query.where(datasets.c.name == name)
-    return list(conn.execute(query.order_by(datasets.c.name, dataset_versions.c.version)))
+    order = [datasets.c.name, dataset_versions.c.version]
+    return list(conn.execute(keyset(query, order, cursor, limit)))
 
 
 def latest_with_digest(conn: Connection, digest: str) -> DatasetRow | None:

@@ -8,7 +8,7 @@ a request can leave ``pending`` once, whatever races the caller's locks might ha
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from modelyard.storage.sql.governance_schema import (
     promotion_requests,
     request_decisions,
 )
+from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import models
 
 PENDING = "pending"
@@ -64,7 +65,7 @@ def pending_request_for(conn: Connection, version_id: int) -> Row[Any] | None:
 
 def list_requests(
     conn: Connection, *, model_id: int | None = None, version_id: int | None = None,
-    status: str | None = None,
+    status: str | None = None, cursor: Sequence[Any] | None = None, limit: int | None = None,
 ) -> list[Row[Any]]:
     query = _requests()
     if model_id is not None:
@@ -73,7 +74,7 @@ def list_requests(
         query = query.where(promotion_requests.c.version_id == version_id)
     if status is not None:
         query = query.where(promotion_requests.c.status == status)
-    return list(conn.execute(query.order_by(promotion_requests.c.id)))
+    return list(conn.execute(keyset(query, [promotion_requests.c.id], cursor, limit)))
 
 
 def close_request(

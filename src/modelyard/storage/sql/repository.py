@@ -9,13 +9,14 @@ processes, SQLite or PostgreSQL) queue on that row and never collide or retry.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import aliases, model_versions, models
 
 ModelRow = Row[Any]
@@ -65,9 +66,11 @@ def update_model(conn: Connection, model_id: int, **values: Any) -> None:
     conn.execute(update(models).where(models.c.id == model_id).values(**values))
 
 
-def list_models(conn: Connection) -> list[ModelRow]:
-    query = select(models).where(models.c.deleted_at.is_(None)).order_by(models.c.name)
-    return list(conn.execute(query))
+def list_models(
+    conn: Connection, *, cursor: Sequence[Any] | None = None, limit: int | None = None
+) -> list[ModelRow]:
+    query = select(models).where(models.c.deleted_at.is_(None))
+    return list(conn.execute(keyset(query, [models.c.name], cursor, limit)))
 
 
 def model_summaries(conn: Connection, model_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -139,8 +142,10 @@ def find_by_alias(conn: Connection, model_id: int, alias: str) -> VersionRow | N
 def list_versions(
     conn: Connection, *, model_ids: Iterable[int] | None = None, stage: str | None = None,
     version: int | None = None, tags: dict[str, str] | None = None,
+    cursor: Sequence[Any] | None = None, limit: int | None = None,
 ) -> list[VersionRow]:
-    """Live versions, optionally narrowed; ``tags`` match exactly (JSON paths in SQL)."""
+    """Live versions by (model name, number), optionally narrowed, after ``cursor``;
+    ``tags`` match exactly (JSON paths in SQL)."""
     query = (
         select(model_versions, models.c.name)
         .join(models, models.c.id == model_versions.c.model_id)
@@ -154,7 +159,8 @@ def list_versions(
         query = query.where(model_versions.c.version == version)
     for key, value in (tags or {}).items():
         query = query.where(model_versions.c.tags[key].as_string() == value)
-    return list(conn.execute(query.order_by(models.c.name, model_versions.c.version)))
+    order = [models.c.name, model_versions.c.version]
+    return list(conn.execute(keyset(query, order, cursor, limit)))
 
 
 def aliases_by_version(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[str]]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import model_versions, models
 from modelyard.storage.sql.tracking_schema import (
     experiments,
@@ -51,7 +52,9 @@ def insert_experiment_if_missing(
     return conn.execute(statement).first() is not None
 
 
-def list_experiments(conn: Connection) -> list[Row[Any]]:
+def list_experiments(
+    conn: Connection, *, cursor: Sequence[Any] | None = None, limit: int | None = None
+) -> list[Row[Any]]:
     counts = (
         select(runs.c.experiment_id, func.count().label("run_count"))
         .group_by(runs.c.experiment_id)
@@ -60,9 +63,8 @@ def list_experiments(conn: Connection) -> list[Row[Any]]:
     query = (
         select(experiments, func.coalesce(counts.c.run_count, 0).label("run_count"))
         .outerjoin(counts, counts.c.experiment_id == experiments.c.id)
-        .order_by(experiments.c.name)
     )
-    return list(conn.execute(query))
+    return list(conn.execute(keyset(query, [experiments.c.name], cursor, limit)))
 
 
 def insert_run(conn: Connection, **values: Any) -> None:
@@ -80,14 +82,17 @@ def find_run(conn: Connection, run_id: str) -> RunRow | None:
 
 
 def list_runs(
-    conn: Connection, *, experiment: str | None = None, status: str | None = None
+    conn: Connection, *, experiment: str | None = None, status: str | None = None,
+    cursor: Sequence[Any] | None = None, limit: int | None = None,
 ) -> list[RunRow]:
+    """Runs, newest first (start time, then id, both descending), after ``cursor``."""
     query = _runs_query()
     if experiment is not None:
         query = query.where(experiments.c.name == experiment)
     if status is not None:
         query = query.where(runs.c.status == status)
-    return list(conn.execute(query.order_by(runs.c.start_time.desc(), runs.c.id)))
+    order = [runs.c.start_time, runs.c.id]
+    return list(conn.execute(keyset(query, order, cursor, limit, descending=True)))
 
 
 def update_run(conn: Connection, run_id: str, **values: Any) -> None:
