@@ -11,14 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from modelyard.domain.entities import ModelVersion, RegisteredModel
@@ -109,6 +101,15 @@ def tree_size(path: Path) -> int:
 @contextmanager
 def transfer_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A Rich byte progress bar on stderr; silent when stderr is not a terminal."""
+    from rich.progress import (  # only commands that move bytes pay for it
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
         TransferSpeedColumn(), TimeRemainingColumn(), console=err_console, transient=True,

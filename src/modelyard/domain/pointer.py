@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
-
 from modelyard.errors import InvalidInput
 
 FORMAT = 1
@@ -47,6 +45,8 @@ def render(pointer: Pointer) -> str:
 
 def parse(text: str, source: str = "pointer") -> Pointer:
     """Validate a pointer file's text; InvalidInput naming ``source`` and the bad field."""
+    import yaml  # imported on first use: a registry read never parses YAML
+
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
-
 from modelyard.errors import InvalidInput
 
 DESCRIPTOR = "modelyard.yaml"
@@ -96,11 +94,15 @@ def save_model(
         "signature": signature if signature is not None else chosen.signature(obj, input_example),
         "input_example": example_to_json(input_example),
     }
+    import yaml  # imported on first use: a registry read never parses YAML
+
     (root / DESCRIPTOR).write_text(yaml.safe_dump(descriptor, sort_keys=False))
     return descriptor
 
 
 def read_descriptor(data: bytes | str) -> dict[str, Any]:
+    import yaml
+
     doc = yaml.safe_load(data)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or "flavor" not in doc:
         raise InvalidInput(f"{DESCRIPTOR} is not a Modelyard model descriptor (format {FORMAT})")

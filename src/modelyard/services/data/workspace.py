@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import yaml
-
 from modelyard.domain import pointer as pointers
 from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
@@ -56,6 +54,8 @@ class Config:
 
     @classmethod
     def from_yaml(cls, text: str, source: str) -> Config:
+        import yaml  # imported on first use: a registry read never parses YAML
+
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -88,6 +88,8 @@ class Config:
         }
         if self.links != list(DEFAULT_LINKS):
             doc["cache"] = {"link": self.links}
+        import yaml
+
         return str(yaml.safe_dump(doc, sort_keys=False))
 
 
