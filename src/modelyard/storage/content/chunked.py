@@ -2,10 +2,12 @@
 
 A file of ``ChunkPolicy.threshold`` bytes or more goes in as its content-defined chunks
 (each an ordinary object, stored once) plus a chunk list at the file's own digest (see
-``chunk_lists``). Writing makes two passes: the first cuts and hashes (the whole-file
-digest from the same bytes), the store is then asked in one batch which chunks it lacks,
-and the second sends only those, each re-read and re-hashed, so a file changed meanwhile
-stores no list. The list goes last: a store that has it has every chunk, and a push that
+``chunk_lists``). A local store is written in one read of the file: each chunk is hashed
+and, if missing, written as it is cut, while the whole-file digest is computed from the
+same bytes (``_cut_and_store_local``). A remote store gets two passes: the first cuts and
+hashes, the store is then asked in one batch which chunks it lacks, and the second sends
+only those, each re-read and re-hashed. Either way a file changed meanwhile stores no
+list. The list goes last: a store that has it has every chunk, and a push that
 was interrupted resumes by sending only the chunks still missing. Reading streams chunk
 by chunk, each verified against its digest, under the usual whole-file check.
 """
@@ -15,20 +17,27 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections import deque
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import IntegrityError, NotFound
+from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import MAGIC, MAX_DOCUMENT, ChunkList
-from modelyard.storage.content.chunking import ChunkPolicy, cut_stream
+from modelyard.storage.content.chunking import ChunkPolicy, Cut, cut_chunks, cut_stream
 from modelyard.storage.content.hashing import Progress, format_digest, hash_bytes, new_hasher
+from modelyard.storage.content.object_seal import seal
 from modelyard.storage.parallel import run_parallel
 
 if TYPE_CHECKING:
     from modelyard.storage.content.objects import ObjectStore
 
 _UPLOAD_JOBS = 8  # chunks in flight: at most 8 * max_size bytes of memory
+_IN_FLIGHT = 16  # local writes: chunks cut but not yet hashed and written
+_HASH_WORKERS = 2
+_SYNC_SLOTS = 8  # local writes: temp files written and awaiting their fsync
 
 
 class SentBytes:
@@ -43,35 +52,151 @@ class SentBytes:
             self.total += n
 
 
-def write_chunked(store: ObjectStore, source: str, digest: str, policy: ChunkPolicy,
-                  progress: Progress | None) -> None:
-    """Store ``source`` (whose digest must be ``digest``) as chunks plus a chunk list."""
+def write_chunked(store: ObjectStore, source: str, digest: str | None, policy: ChunkPolicy,
+                  progress: Progress | None, rehash: bool = False) -> str:
+    """Store ``source`` as chunks plus a chunk list and return its digest; a ``digest``
+    given by the caller must match the bytes that were cut (IntegrityError otherwise)."""
     with open(source, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        whole = new_hasher(size)
-        cuts = list(cut_stream(f, policy, whole))
-        store._check_source(source, digest, format_digest(whole.hexdigest()))
-        listed = ChunkList.of(digest, cuts)
-        sizes = listed.sizes()
-        have = store.intact_many(sizes)
-        todo: dict[str, tuple[int, int]] = {}
-        for offset, chunk, n in listed.ranges():
-            if chunk not in have:
-                todo.setdefault(chunk, (offset, n))
+        if store.is_local:
+            actual, listed = _cut_and_store_local(store, f, policy, progress, rehash)
+            store._check_source(source, digest or actual, actual)
+        else:
+            actual, listed = _cut_then_send(store, f, source, policy, progress)
+            store._check_source(source, digest or actual, actual)
+    if not store.intact_many({actual: listed.size}):  # the list goes last
+        store.put_bytes(listed.to_bytes(), digest=actual)
+    return actual
+
+
+def _cut_then_send(store: ObjectStore, f: Any, source: str, policy: ChunkPolicy,
+                   progress: Progress | None) -> tuple[str, ChunkList]:
+    """Remote stores: cut and hash, ask which chunks the store lacks in one batch (a
+    listing per prefix), then send those, each re-read and re-hashed."""
+    size = os.fstat(f.fileno()).st_size
+    whole = new_hasher(size)
+    cuts = list(cut_stream(f, policy, whole))
+    actual = format_digest(whole.hexdigest())
+    listed = ChunkList.of(actual, cuts)
+    have = store.intact_many(listed.sizes())
+    todo: dict[str, tuple[int, int]] = {}
+    for offset, chunk, n in listed.ranges():
+        if chunk not in have:
+            todo.setdefault(chunk, (offset, n))
+    if progress is not None:
+        progress(size - sum(n for _, n in todo.values()))
+
+    def send(chunk: str) -> None:
+        offset, n = todo[chunk]
+        data = os.pread(f.fileno(), n, offset)
+        store._check_source(source, chunk, hash_bytes(data))
+        store.put_bytes(data, digest=chunk)
+        store.chunk_bytes_sent.add(n)
         if progress is not None:
-            progress(size - sum(n for _, n in todo.values()))
+            progress(n)
 
-        def send(chunk: str) -> None:
-            offset, n = todo[chunk]
-            data = os.pread(f.fileno(), n, offset)
-            store._check_source(source, chunk, hash_bytes(data))
-            store.put_bytes(data, digest=chunk)
-            store.chunk_bytes_sent.add(n)
-            if progress is not None:
-                progress(n)
+    run_parallel(send, sorted(todo), _UPLOAD_JOBS)
+    return actual, listed
 
-        run_parallel(send, sorted(todo), _UPLOAD_JOBS)
-    store.put_bytes(listed.to_bytes(), digest=digest)
+
+def _cut_and_store_local(store: ObjectStore, f: Any, policy: ChunkPolicy,
+                         progress: Progress | None, rehash: bool) -> tuple[str, ChunkList]:
+    """Local stores, in one read of the file: the cutter (this thread) hands each chunk's
+    bytes to a worker that hashes it and writes it if the store lacks it, and to an
+    in-order thread that feeds the whole-file hasher; fsync and rename run in a third
+    pool. BLAKE3, writes and fsync release the GIL, so the stages overlap; at most
+    ``_IN_FLIGHT`` chunks are in memory. A chunk is stored under the digest of the very
+    bytes written, so it is valid even if the file changes meanwhile: only the list (which
+    the caller writes after checking the whole digest) depends on the file as a whole."""
+    size = os.fstat(f.fileno()).st_size
+    whole = new_hasher(size)
+    seen: set[str] = set()
+    lock = threading.Lock()
+    slots = threading.BoundedSemaphore(_SYNC_SLOTS)  # open temp files awaiting fsync
+
+    def finish(fd: int, tmp: str, target: str, chunk: str) -> None:
+        try:
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            seal(tmp, chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        finally:
+            slots.release()
+        store._unsynced.add(os.path.dirname(target))
+
+    def stage(data: bytes) -> tuple[str, Future[None] | None]:
+        chunk = hash_bytes(data)
+        with lock:
+            first = chunk not in seen
+            seen.add(chunk)
+        synced: Future[None] | None = None
+        if first and not store.intact_many({chunk: len(data)}, workers=1, rehash=rehash):
+            target = store._path(chunk)
+            slots.acquire()
+            try:
+                fd, tmp = store._local_temp(target)
+            except BaseException:
+                slots.release()
+                raise
+            try:
+                _write_all(fd, data)
+            except BaseException:
+                os.close(fd)
+                os.unlink(tmp)
+                slots.release()
+                raise
+            synced = syncer.submit(finish, fd, tmp, target, chunk)
+            store.chunk_bytes_sent.add(len(data))
+        if progress is not None:
+            progress(len(data))
+        return chunk, synced
+
+    cuts: list[Cut] = []
+    window: deque[tuple[int, int, Future[object], Future[tuple[str, Future[None] | None]]]] = (
+        deque())
+    syncs: list[Future[None]] = []
+
+    def collect() -> None:
+        offset, n, hashed, staged = window.popleft()
+        hashed.result()
+        chunk, synced = staged.result()
+        cuts.append(Cut(offset, n, chunk))
+        if synced is not None:
+            syncs.append(synced)
+
+    with ThreadPoolExecutor(_SYNC_SLOTS) as syncer, ThreadPoolExecutor(
+            _HASH_WORKERS) as hashers, ThreadPoolExecutor(1) as in_order:
+        try:
+            for piece in cut_chunks(f, policy):
+                data = bytes(piece.data)  # the cutter reuses its buffer
+                window.append((piece.offset, len(data), in_order.submit(whole.update, data),
+                               hashers.submit(stage, data)))
+                if len(window) > _IN_FLIGHT:
+                    collect()
+            while window:
+                collect()
+            for synced in syncs:
+                synced.result()
+        except BaseException:
+            for _, _, hashed, staged in window:
+                hashed.cancel()
+                staged.cancel()
+            raise
+    store._unsynced.flush()
+    actual = format_digest(whole.hexdigest())
+    return actual, ChunkList.of(actual, cuts)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def list_at(store: ObjectStore, digest: str, stored_size: int | None = None) -> ChunkList | None:
@@ -168,24 +293,26 @@ class ChunkedReader(io.RawIOBase):
         return k
 
     def _load(self, chunk: str, n: int) -> bytes:
-        try:
-            data = self._store.get_bytes(chunk, max_size=n)
-        except NotFound:
-            raise IntegrityError(
-                f"object {self._list.digest} is damaged: its chunk {chunk} is missing",
-                hint="restore it from another copy, or store the original again",
-                digest=self._list.digest) from None
-        except IntegrityError as exc:
-            raise IntegrityError(
-                f"object {self._list.digest} is damaged: its chunk {chunk} no longer"
-                " matches its digest",
-                hint="restore it from another copy, or store the original again",
-                digest=self._list.digest) from exc
-        if len(data) != n:
-            raise IntegrityError(f"object {self._list.digest} is damaged: its chunk {chunk} "
-                                 f"has {len(data)} bytes, the list says {n}",
-                                 digest=self._list.digest)
-        return data
+        return load_chunk(self._store, self._list.digest, chunk, n)
+
+
+def load_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
+    """A chunk of the file ``whole``, verified: missing, damaged or of the wrong size, it is
+    IntegrityError naming the file."""
+    hint = "restore it from another copy, or store the original again"
+    try:
+        data = store.get_bytes(chunk, max_size=n)
+    except NotFound:
+        raise IntegrityError(f"object {whole} in {store.url} is damaged: its chunk {chunk}"
+                             " is missing", hint=hint, digest=whole) from None
+    except (IntegrityError, InvalidInput) as exc:
+        raise IntegrityError(f"object {whole} in {store.url} is damaged: its chunk {chunk}"
+                             " no longer matches its digest", hint=hint, digest=whole) from exc
+    if len(data) != n:
+        raise IntegrityError(f"object {whole} in {store.url} is damaged: its chunk {chunk} "
+                             f"has {len(data)} bytes, the list says {n}", hint=hint,
+                             digest=whole)
+    return data
 
 
 def _size_of(raw: io.BufferedIOBase) -> int | None:

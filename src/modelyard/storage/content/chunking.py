@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from blake3 import blake3
-from pyfastcdc import FastCDC
+from pyfastcdc import Chunk, FastCDC
 
 from modelyard.storage.content.hashing import format_digest, new_hasher
 
@@ -45,13 +45,18 @@ class Cut:
     digest: str
 
 
+def cut_chunks(stream: BinaryIO, policy: ChunkPolicy = DEFAULT_POLICY) -> Iterator[Chunk]:
+    """pyfastcdc's chunks of ``stream``: each ``data`` is only valid until the next one."""
+    cdc = FastCDC(policy.avg_size - policy.min_size, min_size=policy.min_size,
+                  max_size=policy.max_size)
+    return iter(cdc.cut_stream(stream))
+
+
 def cut_stream(stream: BinaryIO, policy: ChunkPolicy = DEFAULT_POLICY,
                whole: blake3 | None = None) -> Iterator[Cut]:
     """The chunks of everything left in ``stream``, in order; ``whole`` (a hasher) is fed
     the same bytes, so the file's digest comes from the very bytes that were cut."""
-    cdc = FastCDC(policy.avg_size - policy.min_size, min_size=policy.min_size,
-                  max_size=policy.max_size)
-    for chunk in cdc.cut_stream(stream):
+    for chunk in cut_chunks(stream, policy):
         if whole is not None:
             whole.update(chunk.data)
         yield Cut(chunk.offset, chunk.length,

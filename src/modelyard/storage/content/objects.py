@@ -377,19 +377,28 @@ class ObjectStore:
         copying: a file that no longer matches raises IntegrityError and stores nothing.
         """
         source = os.fspath(path)
-        digest = hash_file(source) if digest is None else format_digest(parse_digest(digest))
-        size = _source_size(source)
-        if self.intact_many({digest: size}, rehash=rehash):
-            if progress is not None:
-                progress(size)
-            return digest
-        if self.chunking is not None and self.chunking.applies(size):
+        size = _source_size(source, "read" if digest else "hash")
+        policy = self._policy_for(size)
+        if digest is None and policy is None:
+            digest = hash_file(source)
+        if digest is not None:  # a chunked file's digest comes from its one chunking pass
+            digest = format_digest(parse_digest(digest))
+            if self.intact_many({digest: size}, rehash=rehash):
+                if progress is not None:
+                    progress(size)
+                return digest
+        if policy is not None:
             self._mark_registry()
-            chunked.write_chunked(self, source, digest, self.chunking, progress)
-            return digest
+            return chunked.write_chunked(self, source, digest, policy, progress, rehash)
+        assert digest is not None
         self._write_file(source, digest, progress)
         self._unsynced.flush()
         return digest
+
+    def _policy_for(self, size: int) -> chunking.ChunkPolicy | None:
+        """The chunk policy if a file of ``size`` bytes goes in as chunks, else None."""
+        return self.chunking if self.chunking is not None and self.chunking.applies(
+            size) else None
 
     def put_bytes(self, data: bytes, rehash: bool = False, digest: str | None = None) -> str:
         """Store ``data``; ``digest``: its address, when the caller has just verified it
@@ -448,6 +457,15 @@ class ObjectStore:
             if new_root:
                 self._unsynced.add(os.path.dirname(self.root))
             return _make_temp(directory, 0o444)
+
+    def _write_missing(self, source: str, digest: str, size: int,
+                       progress: Progress | None) -> None:
+        """Store a folder's file known to be missing: chunked when large, else whole."""
+        policy = self._policy_for(size)
+        if policy is not None:
+            chunked.write_chunked(self, source, digest, policy, progress)
+        else:
+            self._write_file(source, digest, progress)
 
     def _write_file(self, source: str, digest: str, progress: Progress | None) -> None:
         """Copy ``source`` into the store under ``digest``, hashing as it goes."""
@@ -563,8 +581,13 @@ class ObjectStore:
             raise InvalidInput(f"path not found: {source}", path=source)
         self._mark_registry()  # once, before the parallel writes below
         if not os.path.isdir(source):
-            digest = self.put_file(source, hash_file_cached(source, cache), progress)
-            return StoredTree(digest, "file", os.path.getsize(source), 1, None)
+            size = os.path.getsize(source)
+            # Chunking hashes the whole file in the same read; without a state cache to ask,
+            # hashing it first would read it twice.
+            known = None if cache is None and self._policy_for(size) else hash_file_cached(
+                source, cache)
+            digest = self.put_file(source, known, progress)
+            return StoredTree(digest, "file", size, 1, None)
 
         files = scan_directory(source, ignore, link_roots)
         digests = hash_paths_cached([f.abspath for f in files], cache, workers)
@@ -577,7 +600,8 @@ class ObjectStore:
         if progress is not None:
             progress(manifest.total_size - sum(first_copy[d].size for d in missing))
         run_parallel(
-            lambda d: self._write_file(first_copy[d].abspath, d, progress),
+            lambda d: self._write_missing(first_copy[d].abspath, d, first_copy[d].size,
+                                          progress),
             sorted(missing),
             workers,
         )
@@ -787,11 +811,11 @@ def _copy_then_hash(
     return digest
 
 
-def _source_size(source: str) -> int:
+def _source_size(source: str, verb: str = "read") -> int:
     try:
         return os.path.getsize(source)
     except OSError as exc:
-        raise InvalidInput(f"cannot read {source}: {exc.strerror}", path=source) from exc
+        raise InvalidInput(f"cannot {verb} {source}: {exc.strerror}", path=source) from exc
 
 
 def _size_hint(raw: io.BufferedIOBase) -> int | None:
