@@ -25,6 +25,7 @@ from modelyard.services.data.references import References, Scope, referenced
 from modelyard.services.data.registry_guard import refuse_registry_store
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.workspace import Workspace
+from modelyard.storage.content.chunk_reuse import LocalLists
 from modelyard.storage.content.chunked import chunks_in_use
 from modelyard.storage.content.hashing import parse_digest
 from modelyard.storage.content.manifest import Entry
@@ -121,6 +122,8 @@ def gc(ws: Workspace, *, scope: Scope | None = None, remote: str | None = None,
     run_parallel(store.delete, plan.removed, 1 if store.is_local else None)
     if remote is not None:
         ws.remote_index.forget(store.url, plan.removed)
+    else:
+        LocalLists(store).forget(plan.removed)
     return plan
 
 

@@ -21,6 +21,8 @@ from modelyard.services.data.checkout import CheckoutReport, checkout
 from modelyard.services.data.progress import NULL_METER, Meter
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.workspace import Tracked, Workspace
+from modelyard.storage.content.chunk_reuse import LocalLists, fetch_file
+from modelyard.storage.content.chunked import SentBytes, list_at
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.parallel import default_jobs, run_parallel
 
@@ -45,7 +47,8 @@ class TransferReport:
     bytes: int
     already_present: int
     bytes_sent: int = 0
-    """What actually moved: a chunked file sends only the chunks the remote lacked."""
+    """What actually moved: a chunked file sends (push) or downloads (fetch) only the
+    chunks the other side lacked."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"remote": self.remote, "transferred": self.transferred, "bytes": self.bytes,
@@ -92,13 +95,17 @@ def present(store: ObjectStore, digests: Sequence[str], jobs: int | None = None)
 def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
                  jobs: int | None = None, meter: Meter = NULL_METER,
                  description: str = "copying",
-                 replace: frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
+                 replace: frozenset[str] = frozenset(),
+                 received: SentBytes | None = None) -> tuple[list[str], set[str]]:
     """Copy what ``dst`` lacks, and ``replace`` (damaged copies in ``dst``, which must
     then be local); returns (copied digests, digests already in ``dst``).
 
     One side must be local. Every copy is verified while it streams (a corrupted source
-    object raises IntegrityError) and appears at the destination only when complete.
+    object raises IntegrityError) and appears at the destination only when complete. A
+    chunked file fetched into the whole-file cache downloads only the chunks no cached
+    file has (``chunk_reuse``); ``received`` counts the bytes downloaded.
     """
+    received = received if received is not None else SentBytes()
     jobs = jobs or default_jobs()
     in_dst = present(dst, objects.all(), jobs) - replace
     files = [d for d in objects.files if d not in in_dst]
@@ -111,18 +118,45 @@ def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
                            hint="run 'modelyard data status' to see which data they belong to")
     meter.start(description, len(files) + len(manifests), sum(objects.files[d] for d in files))
 
+    fetching = _chunk_lists(dst, src)  # into a whole-file cache, from a chunked remote
+    pushing = _chunk_lists(src, dst)
+
     def copy(digest: str) -> None:
-        if src.is_local and digest not in replace:
+        if fetching is not None and _maybe_chunked(src, objects.files.get(digest)):
+            fetch_file(src, fetching, digest, meter.advance, received)
+        elif src.is_local and digest not in replace:
             dst.put_file(src.local_path(digest), digest, progress=meter.advance)
+            if pushing is not None and _maybe_chunked(dst, objects.files.get(digest)):
+                _remember_list(pushing, dst, digest)
         else:  # a verified download renamed over the target: also replaces a damaged copy
             target = dst.local_path(digest)
             src.get_file(digest, target, progress=meter.advance)
+            received.add(objects.files.get(digest, 0))
             os.chmod(target, 0o444)  # cache objects are immutable
         meter.file_done()
 
     run_parallel(copy, files, jobs)
     run_parallel(copy, manifests, jobs)
     return files + manifests, in_dst
+
+
+def _chunk_lists(cache: ObjectStore, remote: ObjectStore) -> LocalLists | None:
+    """The cache's chunk lists when objects move between a local whole-file ``cache`` and a
+    chunked ``remote``, else None."""
+    if cache.is_local and cache.chunking is None and remote.chunking is not None:
+        return LocalLists(cache)
+    return None
+
+
+def _maybe_chunked(store: ObjectStore, size: int | None) -> bool:
+    return size is not None and store.chunking is not None and store.chunking.applies(size)
+
+
+def _remember_list(lists: LocalLists, remote: ObjectStore, digest: str) -> None:
+    """Keep the list of a file just pushed, so fetching its next version can reuse it."""
+    listed = list_at(remote, digest)
+    if listed is not None:
+        lists.record(listed)
 
 
 def push(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
@@ -151,15 +185,17 @@ def fetch(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     store = open_remote(ws, chosen)
     tracked = ws.tracked(paths)
     objects = object_digests(ws.cache, tracked, source=store)
+    received = SentBytes()
     copied, already = copy_objects(store, ws.cache, objects, jobs=jobs, meter=meter,
                                    description=f"fetching from {chosen.name}",
-                                   replace=frozenset(cache_integrity.check(ws, tracked).objects))
+                                   replace=frozenset(cache_integrity.check(ws, tracked).objects),
+                                   received=received)
     # Each copy was verified as it landed: record that in the hash cache, so the checkout
     # that follows (pull) does not hash every fetched object a second time.
     landed = [ws.cache.local_path(d) for d in copied]
     ws.state.put_many((path, os.stat(path), d) for path, d in zip(landed, copied, strict=True))
     ws.remote_index.add(store.url, copied)
-    return _report(chosen.name, objects, copied, already)
+    return _report(chosen.name, objects, copied, already, sent=received.total)
 
 
 def pull(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,

@@ -1,0 +1,143 @@
+"""Fetching a chunked file into a whole-file store by downloading only the chunks it lacks.
+
+A workspace cache keeps files whole (they are linked into working trees), so it holds no
+chunk objects. It keeps, beside its objects, the chunk list of every file that came from
+or went to a chunked remote (``<cache>/lists/<hex>``, a copy of the remote's document).
+Fetching a new version of such a file then asks the remote for its list, copies every
+chunk an earlier version already has from that version's cache object (read at its
+offset and re-hashed), and downloads only the rest. The assembled file is hashed whole
+before it is renamed into the cache, so a wrong list, a damaged local copy or a damaged
+chunk can never put a wrong object there; a local chunk that no longer matches is
+downloaded instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from contextlib import suppress
+
+from modelyard.errors import IntegrityError
+from modelyard.storage.content import chunk_lists
+from modelyard.storage.content.chunk_lists import ChunkList
+from modelyard.storage.content.chunked import SentBytes, list_at, load_chunk
+from modelyard.storage.content.hashing import Progress, hash_bytes, hash_file, parse_digest
+from modelyard.storage.content.objects import ObjectStore, _make_temp, _unlink_quietly
+from modelyard.storage.parallel import run_parallel
+
+_CHUNK_JOBS = 4  # chunks of one file in flight
+_BUFFERS = threading.BoundedSemaphore(16)  # chunks in memory across all files: ≤ 64 MiB
+
+
+class LocalLists:
+    """The chunk lists of a whole-file local store's objects (``<root>/lists``)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.root = os.path.join(store.root, "lists")
+
+    def _path(self, digest: str) -> str:
+        return os.path.join(self.root, parse_digest(digest))
+
+    def record(self, listed: ChunkList) -> None:
+        """Keep ``listed`` (atomically: temp + rename; a lost one only costs a download)."""
+        os.makedirs(self.root, exist_ok=True)
+        fd, tmp = _make_temp(self.root, 0o444)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(listed.to_bytes())
+            os.replace(tmp, self._path(listed.digest))
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def forget(self, digests: Iterable[str]) -> None:
+        for digest in digests:
+            with suppress(FileNotFoundError):
+                os.unlink(self._path(digest))
+
+    def sources(self, wanted: set[str]) -> dict[str, tuple[str, int]]:
+        """Where the cache already has each chunk of ``wanted``: (object path, offset), from
+        the lists whose object is present at its full size."""
+        found: dict[str, tuple[str, int]] = {}
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return found
+        for name in names:
+            digest = f"blake3:{name}"
+            try:
+                with open(os.path.join(self.root, name), "rb") as f:
+                    listed = chunk_lists.parse(f.read(chunk_lists.MAX_DOCUMENT), digest)
+                path = self.store.local_path(digest)
+                if listed is None or os.stat(path).st_size != listed.size:
+                    continue
+            except (OSError, ValueError):  # a stray name, or an object gc removed
+                continue
+            for offset, chunk, _ in listed.ranges():
+                if chunk in wanted:
+                    found.setdefault(chunk, (path, offset))
+        return found
+
+
+def fetch_file(src: ObjectStore, lists: LocalLists, digest: str,
+               progress: Progress | None = None, received: SentBytes | None = None) -> None:
+    """Write ``src``'s object ``digest`` into ``lists.store`` (renamed over a damaged copy),
+    reusing the chunks the store already has when ``src`` holds it as a chunk list."""
+    dst = lists.store
+    target = dst.local_path(digest)
+    listed = list_at(src, digest)
+    if listed is None:  # an ordinary object: one verified download
+        src.get_file(digest, target, progress=progress)
+        if received is not None:
+            received.add(os.path.getsize(target))
+        os.chmod(target, 0o444)
+        return
+    local = lists.sources(set(listed.sizes()))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd, tmp = _make_temp(os.path.dirname(target), 0o444)
+    try:
+        os.ftruncate(fd, listed.size)
+
+        def fill(part: tuple[int, str, int]) -> None:
+            offset, chunk, n = part
+            with _BUFFERS:
+                data = _local_chunk(local.get(chunk), chunk, n)
+                if data is None:
+                    data = load_chunk(src, digest, chunk, n)
+                    if received is not None:
+                        received.add(n)
+                os.pwrite(fd, data, offset)
+            if progress is not None:
+                progress(n)
+
+        run_parallel(fill, list(listed.ranges()), _CHUNK_JOBS)
+        os.close(fd)
+        fd = -1
+        actual = hash_file(tmp)
+        if actual != digest:
+            raise IntegrityError(
+                f"object {digest} on {src.url} is damaged: its chunks assemble into {actual}",
+                hint="restore it from another copy, or push the original again",
+                digest=digest)
+        os.replace(tmp, target)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    lists.record(listed)
+
+
+def _local_chunk(where: tuple[str, int] | None, chunk: str, n: int) -> bytes | None:
+    """The chunk's bytes from a cache object, or None if it is absent or no longer matches."""
+    if where is None:
+        return None
+    path, offset = where
+    try:
+        with open(path, "rb", buffering=0) as f:
+            data = os.pread(f.fileno(), n, offset)
+    except OSError:
+        return None
+    return data if len(data) == n and hash_bytes(data) == chunk else None
