@@ -44,7 +44,8 @@ PathLike = str | os.PathLike[str]
 __all__ = [
     "Added", "CheckoutReport", "DiffReport", "GcReport", "Meter", "Remote", "StatusReport",
     "TransferReport", "Workspace", "add", "checkout", "diff", "fetch", "gc", "init",
-    "open_workspace", "pull", "push", "remote_add", "remote_list", "remote_remove", "status",
+    "open_workspace", "pull", "push", "remote_add", "remote_list", "remote_modify",
+    "remote_remove", "status",
     "unprotect",
 ]
 
@@ -141,10 +142,20 @@ def unprotect(*paths: PathLike, root: PathLike | None = None) -> list[str]:
 
 
 def remote_add(name: str, url: str, *, default: bool = False,
-               options: Mapping[str, Any] | None = None, root: PathLike | None = None) -> Remote:
-    """Add a remote (a folder, ``file://``, ``s3://bucket/prefix``, any fsspec URL)."""
+               options: Mapping[str, Any] | None = None, local: bool = False,
+               root: PathLike | None = None) -> Remote:
+    """Add a remote (a folder, ``file://``, ``s3://bucket/prefix``, any fsspec URL);
+    ``local`` keeps it in this machine's git-ignored ``.modelyard/config.local``."""
     with open_workspace(root) as ws:
-        return _remotes.add_remote(ws, name, url, default=default, options=options)
+        return _remotes.add_remote(ws, name, url, default=default, options=options,
+                                   local=local)
+
+
+def remote_modify(name: str, option: str, value: Any = None, *, local: bool = False,
+                  unset: bool = False, root: PathLike | None = None) -> None:
+    """Set or unset a remote's ``url`` or an fsspec option (credentials: ``local=True``)."""
+    with open_workspace(root) as ws:
+        _remotes.modify_remote(ws, name, option, value, local=local, unset=unset)
 
 
 def remote_list(*, root: PathLike | None = None) -> list[dict[str, Any]]:

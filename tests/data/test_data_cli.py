@@ -17,7 +17,8 @@ def test_cli_workflow_with_json(cli: Any, repo: Path, tmp_path: Path) -> None:
     commit(repo, "v1")  # the remote is in .modelyard/config, committed like code
     remotes = cli("remote", "list", "--json")
     assert remotes == [{"name": "origin", "url": str(tmp_path / "remote"),
-                        "options": {"anon": "false"}, "default": True}]
+                        "options": {"anon": "false"}, "default": True,
+                        "sources": {"url": ".modelyard/config", "anon": ".modelyard/config"}}]
     assert cli("status", "--json")["not_pushed"] == ["data/set"]
     assert cli("push", "-j", "2", "--json")["transferred"] == 3
     assert cli("status", "--json")["clean"] is True

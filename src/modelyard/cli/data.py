@@ -153,6 +153,11 @@ def status(
                       "verified copies from the remote", highlight=False, markup=False)
 
 
+LocalOpt = Annotated[bool, typer.Option(
+    "--local", help="Write to .modelyard/config.local (this machine only, git-ignored): "
+                    "credentials, endpoints.")]
+
+
 @remote_app.command("add")
 def remote_add(
     name: Annotated[str, typer.Argument(help="A short name, e.g. origin.")],
@@ -163,17 +168,36 @@ def remote_add(
         "--default", "-d", help="Use it when no --remote is given.")] = False,
     option: Annotated[list[str] | None, typer.Option(
         "--option", "-o", help="fsspec option KEY=VALUE, e.g. endpoint_url=http://…; "
-                               "repeatable. Keep secrets in the environment.")] = None,
+                               "repeatable. Secrets (key, secret, token…) need --local.")] = None,
+    local: LocalOpt = False,
 ) -> None:
-    """Add a remote to .modelyard/config."""
-    remote = data.remote_add(name, url, default=default,
+    """Add a remote to .modelyard/config (or, with --local, to config.local)."""
+    remote = data.remote_add(name, url, default=default, local=local,
                              options=parse_pairs(option or [], "option", scalars=False))
-    console.print(f"added remote {remote.name} → {remote.url}")
+    where = "config.local" if local else "config"
+    console.print(f"added remote {remote.name} → {remote.url} ({where})")
+
+
+@remote_app.command("modify")
+def remote_modify(
+    name: Annotated[str, typer.Argument(help="The remote to change.")],
+    option: Annotated[str, typer.Argument(
+        help="url, or an fsspec option: endpoint_url, key, secret, token, profile, …")],
+    value: Annotated[str | None, typer.Argument(help="The new value (omit with --unset).")]
+    = None,
+    local: LocalOpt = False,
+    unset: Annotated[bool, typer.Option(
+        "--unset", "-u", help="Remove the setting from that file instead.")] = False,
+) -> None:
+    """Set or unset one setting of a remote; config.local overrides config."""
+    data.remote_modify(name, option, value, local=local, unset=unset)
+    where = "config.local" if local else "config"
+    console.print(f"{'unset' if unset else 'set'} {name}.{option} ({where})")
 
 
 @remote_app.command("list")
 def remote_list(json: JsonOpt = False) -> None:
-    """List remotes (the default one is marked)."""
+    """List remotes as merged (default marked, secrets masked, each setting's file)."""
     found = data.remote_list()
     if json:
         print_json(found)
@@ -181,15 +205,20 @@ def remote_list(json: JsonOpt = False) -> None:
     table = Table()
     for column in ("name", "url", "default", "options"):
         table.add_column(column)
+
+    def origin(r: dict[str, Any], setting: str) -> str:
+        return " (local)" if r["sources"].get(setting, "").endswith("config.local") else ""
+
     for r in found:
-        table.add_row(r["name"], r["url"], "yes" if r["default"] else "",
-                      ", ".join(f"{k}={v}" for k, v in r["options"].items()))
+        table.add_row(escape(r["name"]), escape(r["url"] + origin(r, "url")),
+                      "yes" if r["default"] else "",
+                      escape(", ".join(f"{k}={v}{origin(r, k)}" for k, v in r["options"].items())))
     console.print(table)
 
 
 @remote_app.command("remove")
 def remote_remove(name: Annotated[str, typer.Argument(help="The remote to remove.")]) -> None:
-    """Remove a remote from .modelyard/config (its data is left alone)."""
+    """Remove a remote from .modelyard/config and config.local (its data is left alone)."""
     data.remote_remove(name)
     console.print(f"removed remote {name}")
 

@@ -61,7 +61,7 @@ def status(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     cached = ws.cache.exists_many(t.pointer.digest for t in tracked)
     report.not_in_cache = [t.data_path for t in tracked if t.pointer.digest not in cached]
     report.corrupted_in_cache = cache_integrity.check(ws, tracked).outputs
-    if remote is not None or ws.config.default_remote is not None:
+    if remote is not None or ws.default_remote is not None:
         chosen = get_remote(ws, remote)
         report.remote = chosen.name
         store = open_remote(ws, chosen)

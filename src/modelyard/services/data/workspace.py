@@ -1,8 +1,10 @@
 """A data workspace: a git working tree with a ``.modelyard`` folder at its root.
 
 ``.modelyard/config`` (YAML, committed) holds remotes and the checkout link order;
-``.modelyard/cache`` (an object store) and ``.modelyard/state.db`` (the hash cache)
-are local and git-ignored. Every operation opens one ``Workspace`` and passes it around.
+``.modelyard/config.local`` (same shape, git-ignored) holds this machine's remote settings
+(credentials, endpoints), merged over it; ``.modelyard/cache`` (an object store) and
+``.modelyard/state.db`` (the hash cache) are local and git-ignored. Every operation opens
+one ``Workspace`` and passes it around.
 
 Every data path is validated when its pointer is read (``domain.workpaths``) and
 again against the disk before anything is written (``Workspace.target``), because
@@ -33,7 +35,8 @@ DEFAULT_LINKS = ("reflink", "copy")
 """Private bytes only: an in-place edit of a checked-out file can never reach the cache."""
 _OLD_DEFAULT_LINKS = list(LINK_STRATEGIES)
 """What ``data init`` wrote into every config before hardlinks became opt-in."""
-_LOCAL_IGNORES = "/cache/\n/state.db*\n/tmp/\n"
+LOCAL_CONFIG = "config.local"
+_LOCAL_IGNORES = f"/cache/\n/state.db*\n/tmp/\n/{LOCAL_CONFIG}\n"
 
 
 @dataclass
@@ -53,7 +56,8 @@ class Config:
     links: list[str] = field(default_factory=lambda: list(DEFAULT_LINKS))
 
     @classmethod
-    def from_yaml(cls, text: str, source: str) -> Config:
+    def from_yaml(cls, text: str, source: str, *, partial: bool = False) -> Config:
+        """Parse a config file; ``partial`` (config.local) lets a remote give only options."""
         import yaml  # imported on first use: a registry read never parses YAML
 
         try:
@@ -64,9 +68,11 @@ class Config:
             raise InvalidInput(f"{source} must be a YAML mapping")
         remotes = {}
         for name, spec in (doc.get("remotes") or {}).items():
-            if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
-                raise InvalidInput(f"{source}: remote {name!r} needs a 'url'")
-            remotes[str(name)] = Remote(str(name), spec["url"], dict(spec.get("options") or {}))
+            url = spec.get("url", "" if partial else None) if isinstance(spec, dict) else None
+            if not isinstance(url, str) or not isinstance(spec.get("options") or {}, dict):
+                raise InvalidInput(f"{source}: remote {name!r} needs a 'url'"
+                                   + (" or 'options'" if partial else ""))
+            remotes[str(name)] = Remote(str(name), url, dict(spec.get("options") or {}))
         links = (doc.get("cache") or {}).get("link", list(DEFAULT_LINKS))
         links = [links] if isinstance(links, str) else list(links)
         unknown = [s for s in links if s not in LINK_STRATEGIES]
@@ -82,7 +88,8 @@ class Config:
         doc: dict[str, Any] = {
             "core": {"remote": self.default_remote},
             "remotes": {
-                r.name: {"url": r.url, **({"options": r.options} if r.options else {})}
+                r.name: {**({"url": r.url} if r.url else {}),
+                         **({"options": r.options} if r.options else {})}
                 for r in self.remotes.values()
             },
         }
@@ -107,12 +114,19 @@ class Workspace:
         self.root = os.path.abspath(root)
         self.dir = os.path.join(self.root, DIR)
         self.config_path = os.path.join(self.dir, "config")
+        self.local_config_path = os.path.join(self.dir, LOCAL_CONFIG)
         try:
             with open(self.config_path, encoding="utf-8") as f:
                 self.config = Config.from_yaml(f.read(), self.config_path)
         except FileNotFoundError:
             raise NotFound(f"{self.root} has no {DIR}/config",
                            hint="run 'modelyard data init' at the root of the repository") from None
+        try:
+            with open(self.local_config_path, encoding="utf-8") as f:
+                self.local = Config.from_yaml(f.read(), self.local_config_path, partial=True)
+        except FileNotFoundError:  # this machine's layer: remotes, their options, the default
+            self.local = Config()
+        self.remotes()  # a local override of a remote that does not exist fails here
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -182,6 +196,48 @@ class Workspace:
 
     def save_config(self) -> None:
         write_atomic(self.config_path, self.config.to_yaml())
+
+    def save_local(self) -> None:
+        """Write config.local, and make sure git ignores it (workspaces older than it)."""
+        ignore = os.path.join(self.dir, ".gitignore")
+        try:
+            with open(ignore, encoding="utf-8") as f:
+                ignored = f.read()
+        except FileNotFoundError:
+            ignored = ""
+        if f"/{LOCAL_CONFIG}" not in ignored.splitlines():
+            write_atomic(ignore, ignored + ("" if ignored.endswith("\n") or not ignored
+                                            else "\n") + f"/{LOCAL_CONFIG}\n")
+        write_atomic(self.local_config_path, self.local.to_yaml())
+
+    # -- remotes: config.local over config ----------------------------------------------
+    @property
+    def default_remote(self) -> str | None:
+        return self.local.default_remote or self.config.default_remote
+
+    def remotes(self) -> dict[str, Remote]:
+        """Every remote with this machine's settings merged over the committed ones."""
+        merged = dict(self.config.remotes)
+        for name, local in self.local.remotes.items():
+            shared = merged.get(name)
+            if shared is None and not local.url:
+                raise InvalidInput(f"{self.local_config_path}: remote {name!r} has no 'url' and "
+                                   f"{self.config_path} does not define it",
+                                   hint=f"add its url, or 'modelyard data remote add {name} URL'")
+            merged[name] = Remote(name, local.url or (shared.url if shared else ""),
+                                  {**(shared.options if shared else {}), **local.options})
+        return merged
+
+    def setting_sources(self, name: str) -> dict[str, str]:
+        """Which file each setting of remote ``name`` comes from: url and every option."""
+        where = {}
+        for file, layer in ((DIR + "/config", self.config), (DIR + "/" + LOCAL_CONFIG,
+                                                                self.local)):
+            remote = layer.remotes.get(name)
+            if remote is not None:
+                where.update({"url": file} if remote.url else {})
+                where.update(dict.fromkeys(remote.options, file))
+        return where
 
     # -- paths --------------------------------------------------------------------------
     def relpath(self, path: str | os.PathLike[str]) -> str:
