@@ -16,6 +16,7 @@ from bench import (
     datagen,
     scenarios_cli,
     scenarios_data,
+    scenarios_dedup,
     scenarios_hashing,
     scenarios_registry,
 )
@@ -38,7 +39,7 @@ SCENARIOS = {
     "4": "push and pull, local-folder remote", "5": "register and download a model folder",
     "6": "create versions from one client", "7": "resolve production / alias",
     "8": "search versions", "9": "concurrent writers", "10": "hashing limit",
-    "12": "command-line start-up",
+    "11": "chunk-level dedup: 10 versions of a large file", "12": "command-line start-up",
 }
 DATA_SCENARIOS = {"1", "2", "3", "4"}
 FAMILIES = ("modelyard", "mlflow", "dvc")
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if wanted & DATA_SCENARIOS:
         wanted.add("10")  # data rows are reported as a fraction of the hashing limit
     all_cases: list[Case] = [*scenarios_data.cases(ctx), *scenarios_registry.cases(ctx),
-                             *scenarios_hashing.cases(ctx), *scenarios_cli.cases(ctx)]
+                             *scenarios_hashing.cases(ctx), *scenarios_dedup.cases(ctx),
+                             *scenarios_cli.cases(ctx)]
     cases = sorted(select(all_cases, sorted(wanted), families), key=lambda c: int(c.scenario))
     console = Console(stderr=True)
     started = time.monotonic()
