@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelyard.errors import IntegrityError
-from modelyard.storage.content import chunk_lists, chunking
+from modelyard.storage.content import chunk_lists, chunked, chunking
 from modelyard.storage.content.chunked import chunks_in_use, list_at
 from modelyard.storage.content.chunking import ChunkPolicy, cut_stream
 from modelyard.storage.content.hashing import hash_bytes
@@ -21,12 +21,14 @@ from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.content.usage import added_bytes, store_stats
 
 SMALL = ChunkPolicy(threshold=64 * 1024, avg_size=4096, min_size=1024, max_size=16384)
+STORE = ChunkPolicy(threshold=64 * 1024, avg_size=8192, min_size=2048, max_size=32768)
+"""Stores get ~30 chunks per file: enough to test, few enough for S3 round trips."""
 _BASE = random.Random(7).randbytes(256 * 1024)
 
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chunking, "DEFAULT_POLICY", SMALL)
+    monkeypatch.setattr(chunking, "DEFAULT_POLICY", STORE)
 
 
 def _cuts(data: bytes) -> list[chunking.Cut]:
@@ -165,3 +167,55 @@ def test_a_document_naming_another_digest_is_not_a_chunk_list() -> None:
     assert chunk_lists.parse(data, listed.digest) == listed
     assert chunk_lists.parse(data, hash_bytes(data)) is None
     assert chunk_lists.parse(b"junk", listed.digest) is None
+
+
+def test_progress_moves_chunk_by_chunk_and_adds_up_to_the_file(store: ObjectStore,
+                                                               tmp_path: Path) -> None:
+    calls: list[int] = []
+    store.put_file(_write(tmp_path / "a", _BASE), progress=calls.append)
+    assert len(calls) > 10 and sum(calls) == len(_BASE)
+    edited = _BASE[:5000] + b"new" + _BASE[5003:]
+    calls.clear()
+    store.put_tree(_write(tmp_path / "b", edited), progress=calls.append)
+    assert sum(calls) == len(edited)
+
+
+def test_a_folder_s_large_file_is_chunked(store: ObjectStore, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    _write(folder / "weights.bin", _BASE)
+    _write(folder / "config.json", b"{}")
+    stored = store.put_tree(folder)
+    assert stored.manifest is not None
+    by_path = {e.path: e.digest for e in stored.manifest.entries}
+    assert list_at(store, by_path["weights.bin"]) is not None
+    assert list_at(store, by_path["config.json"]) is None
+    written = store.materialize(stored.digest, "dir", tmp_path / "out", filename="model")
+    assert (Path(written) / "weights.bin").read_bytes() == _BASE
+
+
+def test_a_file_that_changed_since_it_was_hashed_stores_no_list(store: ObjectStore,
+                                                                tmp_path: Path) -> None:
+    stale = hash_bytes(b"what the file held when it was hashed")
+    with pytest.raises(IntegrityError, match="changed while being stored"):
+        store.put_file(_write(tmp_path / "a", _BASE), digest=stale)
+    assert not store.exists(stale)
+
+
+def test_a_failed_local_chunk_write_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ObjectStore(str(tmp_path / "store"))
+    written: list[int] = []
+    real = chunked._write_all
+
+    def failing(fd: int, data: bytes) -> None:
+        if len(written) == 5:
+            raise OSError(28, "No space left on device")
+        written.append(len(data))
+        real(fd, data)
+
+    monkeypatch.setattr(chunked, "_write_all", failing)
+    with pytest.raises(OSError, match="No space"):
+        store.put_file(_write(tmp_path / "a", _BASE))
+    assert not store.exists(hash_bytes(_BASE))
+    assert [p for p in (tmp_path / "store").rglob("*.tmp")] == []
