@@ -1,8 +1,9 @@
 """The append-only, hash-chained audit log.
 
-Every change calls ``record`` inside its own transaction. Appending bumps the single
-``registry_state`` row first, which both numbers the event and serialises writers on that
-row's lock, so the chain has no forks even with many processes. There is deliberately no
+Every change calls ``record`` inside its own transaction; the events are chained just
+before that transaction commits, by one bump of the single ``registry_state`` row, which
+numbers them and serialises appends on that row's lock, so the chain has no forks even with
+many processes, and its order is commit order. There is deliberately no
 update or delete path for events; ``verify_chain`` recomputes every hash.
 """
 
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Row, select, update
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.principal import Actor
 from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.sql.database import before_commit
 from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import audit_events, registry_state
 
@@ -71,30 +73,49 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     comment: str = "",
-) -> AuditEvent:
-    """Append one event in the caller's transaction.
+) -> None:
+    """Add one event to the caller's transaction; it joins the chain when that commits.
 
     ``actor`` is the principal's ``Actor`` (with ``via`` when an admin acts for someone), or
-    a plain name for what the registry itself decides (``modelyard``).
+    a plain name for what the registry itself decides (``modelyard``). Events wait in the
+    transaction and are chained just before its commit (``Database.transaction`` runs the
+    hook), so the chain's row lock is held for the append and the commit only, not for the
+    whole change: writers of different models overlap everything else.
     """
     who = actor if isinstance(actor, Actor) else Actor(actor)
+    pending: list[dict[str, Any]] | None = conn.info.get(_PENDING)
+    if pending is None:
+        pending = conn.info[_PENDING] = []
+        before_commit(conn, _append_pending)
+    pending.append(dict(at=at, actor=who.user, action=action, model=model, version=version,
+                        before=before, after=after, comment=comment or "", via=who.via))
+
+
+_PENDING = "modelyard.audit.pending"
+
+
+def _append_pending(conn: Connection) -> None:
+    """Chain this transaction's events: one bump of the head row numbers them all."""
+    pending: list[dict[str, Any]] = conn.info.pop(_PENDING, [])
+    if not pending:
+        return
     head = conn.execute(
         update(registry_state)
         .where(registry_state.c.id == 1)
-        .values(event_count=registry_state.c.event_count + 1)
+        .values(event_count=registry_state.c.event_count + len(pending))
         .returning(registry_state.c.event_count, registry_state.c.last_event_hash)
     ).one()
-    seq, prev_hash = int(head.event_count), str(head.last_event_hash)
-    fields: dict[str, Any] = dict(
-        seq=seq, at=at, actor=who.user, action=action, model=model, version=version,
-        before=before, after=after, comment=comment or "", prev_hash=prev_hash, via=who.via,
-    )
-    digest = event_hash(**fields)
-    conn.execute(audit_events.insert().values(**fields, hash=digest))
+    seq, prev_hash = int(head.event_count) - len(pending), str(head.last_event_hash)
+    rows = []
+    for fields in pending:
+        seq += 1
+        digest = event_hash(seq=seq, prev_hash=prev_hash, **fields)
+        rows.append({**fields, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    conn.execute(audit_events.insert(), rows)
     conn.execute(
-        update(registry_state).where(registry_state.c.id == 1).values(last_event_hash=digest)
+        update(registry_state).where(registry_state.c.id == 1).values(last_event_hash=prev_hash)
     )
-    return AuditEvent(**fields, hash=digest)
 
 
 def to_event(row: Row[Any]) -> AuditEvent:

@@ -9,7 +9,7 @@ psycopg 3.
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,17 @@ def redact(url: str) -> str:
         return url
 
 
+_BEFORE_COMMIT = "modelyard.before_commit"
+
+
+def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> None:
+    """Run ``hook(conn)`` once, just before the current write transaction commits."""
+    hooks = conn.info.get(_BEFORE_COMMIT)
+    if hooks is None:  # a bare engine.begin() would commit without running the hook
+        raise RuntimeError("before_commit needs a Database.transaction() connection")
+    hooks.append(hook)
+
+
 class Database:
     """One metadata database; ``transaction()`` is the unit of every change."""
 
@@ -100,9 +111,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on any exception."""
-        with self._translated(), self._connect(write=True) as conn, conn.begin():
-            yield conn
+        """A write transaction: committed on success, rolled back on any exception.
+
+        Hooks added with ``before_commit`` run, in order, after the body and inside the
+        transaction (the audit chain appends there)."""
+        with self._translated(), self._connect(write=True) as conn:
+            try:
+                with conn.begin():
+                    conn.info[_BEFORE_COMMIT] = []
+                    yield conn
+                    for hook in conn.info.pop(_BEFORE_COMMIT, []):
+                        hook(conn)
+            finally:  # info outlives the transaction (it belongs to the pooled connection)
+                for key in [k for k in conn.info if str(k).startswith("modelyard.")]:
+                    del conn.info[key]
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
