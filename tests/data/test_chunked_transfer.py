@@ -149,3 +149,23 @@ def test_a_damaged_chunk_on_the_remote_fails_the_pull_and_leaves_nothing(
     assert not (repo / "model.bin").exists()
     cache = repo / ".modelyard" / "cache"
     assert [p for p in cache.rglob("*") if p.is_file() and "lists" not in p.parts] == []
+
+
+def test_a_damaged_earlier_version_in_the_cache_is_not_reused(
+        repo: Path, remote: ObjectStore) -> None:
+    _version(repo, V1, "v1")
+    data.push()
+    _version(repo, V2, "v2")
+    data.push()
+    _wipe(repo)
+    git(repo, "checkout", "-q", "HEAD~1", "--", "model.bin.yard")
+    data.pull()
+    cached = repo / ".modelyard" / "cache" / hash_bytes(V1)[7:9] / hash_bytes(V1)[9:]
+    cached.chmod(0o644)
+    with open(cached, "r+b") as f:  # rot in a chunk v2 shares with v1
+        f.seek(SIZE - 1000)
+        f.write(b"\xff" * 100)
+    git(repo, "checkout", "-q", "HEAD", "--", "model.bin.yard")
+    fetched, _ = data.pull(force=True)
+    assert (repo / "model.bin").read_bytes() == V2
+    assert fetched.bytes_sent > 0

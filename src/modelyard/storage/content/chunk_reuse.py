@@ -5,29 +5,25 @@ chunk objects. It keeps, beside its objects, the chunk list of every file that c
 or went to a chunked remote (``<cache>/lists/<hex>``, a copy of the remote's document).
 Fetching a new version of such a file then asks the remote for its list, copies every
 chunk an earlier version already has from that version's cache object (read at its
-offset and re-hashed), and downloads only the rest. The assembled file is hashed whole
-before it is renamed into the cache, so a wrong list, a damaged local copy or a damaged
-chunk can never put a wrong object there; a local chunk that no longer matches is
-downloaded instead.
+offset and re-hashed), and downloads only the rest, in order, a few chunks ahead
+(``ChunkedReader``). The whole-file digest, computed as the file is written, is checked
+before the file is renamed into the cache, so a wrong list, a damaged local copy or a
+damaged chunk can never put a wrong object there; a local chunk that no longer matches
+is downloaded instead.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable
 from contextlib import suppress
 
 from modelyard.errors import IntegrityError
 from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import ChunkList
-from modelyard.storage.content.chunked import SentBytes, list_at, load_chunk
-from modelyard.storage.content.hashing import Progress, hash_bytes, hash_file, parse_digest
+from modelyard.storage.content.chunked import ChunkedReader, SentBytes, list_at, load_chunk
+from modelyard.storage.content.hashing import Progress, copy_and_hash, hash_bytes, parse_digest
 from modelyard.storage.content.objects import ObjectStore, _make_temp, _unlink_quietly
-from modelyard.storage.parallel import run_parallel
-
-_CHUNK_JOBS = 4  # chunks of one file in flight
-_BUFFERS = threading.BoundedSemaphore(16)  # chunks in memory across all files: ≤ 64 MiB
 
 
 class LocalLists:
@@ -95,27 +91,20 @@ def fetch_file(src: ObjectStore, lists: LocalLists, digest: str,
         os.chmod(target, 0o444)
         return
     local = lists.sources(set(listed.sizes()))
+
+    def load(chunk: str, n: int) -> bytes:
+        data = _local_chunk(local.get(chunk), chunk, n)
+        if data is None:
+            data = load_chunk(src, digest, chunk, n)
+            if received is not None:
+                received.add(n)
+        return data
+
     os.makedirs(os.path.dirname(target), exist_ok=True)
     fd, tmp = _make_temp(os.path.dirname(target), 0o444)
     try:
-        os.ftruncate(fd, listed.size)
-
-        def fill(part: tuple[int, str, int]) -> None:
-            offset, chunk, n = part
-            with _BUFFERS:
-                data = _local_chunk(local.get(chunk), chunk, n)
-                if data is None:
-                    data = load_chunk(src, digest, chunk, n)
-                    if received is not None:
-                        received.add(n)
-                os.pwrite(fd, data, offset)
-            if progress is not None:
-                progress(n)
-
-        run_parallel(fill, list(listed.ranges()), _CHUNK_JOBS)
-        os.close(fd)
-        fd = -1
-        actual = hash_file(tmp)
+        with ChunkedReader(src, listed, load) as chunks, os.fdopen(fd, "wb") as out:
+            actual, _ = copy_and_hash(chunks, out, progress, listed.size)
         if actual != digest:
             raise IntegrityError(
                 f"object {digest} on {src.url} is damaged: its chunks assemble into {actual}",
@@ -123,8 +112,6 @@ def fetch_file(src: ObjectStore, lists: LocalLists, digest: str,
                 digest=digest)
         os.replace(tmp, target)
     except BaseException:
-        if fd >= 0:
-            os.close(fd)
         _unlink_quietly(tmp)
         raise
     lists.record(listed)

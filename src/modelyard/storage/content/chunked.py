@@ -18,7 +18,7 @@ import io
 import os
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -271,9 +271,11 @@ class ChunkedReader(io.RawIOBase):
     one hash pass of wall time, not two. Memory: ``_PREFETCH`` + 1 chunks.
     """
 
-    def __init__(self, store: ObjectStore, listed: ChunkList) -> None:
+    def __init__(self, store: ObjectStore, listed: ChunkList,
+                 load: Callable[[str, int], bytes] | None = None) -> None:
+        """``load(chunk, size)``: where verified chunk bytes come from (default: ``store``)."""
         super().__init__()
-        self._store = store
+        self._load = load or (lambda chunk, n: load_chunk(store, listed.digest, chunk, n))
         self._list = listed
         self._next = 0
         self._buffer = memoryview(b"")
@@ -302,8 +304,7 @@ class ChunkedReader(io.RawIOBase):
                 self._pool = ThreadPoolExecutor(_HASH_WORKERS)
             chunk, n = self._list.chunks[self._next]
             self._next += 1
-            self._ahead.append(self._pool.submit(
-                load_chunk, self._store, self._list.digest, chunk, n))
+            self._ahead.append(self._pool.submit(self._load, chunk, n))
 
     def close(self) -> None:
         if self._pool is not None:
