@@ -69,3 +69,22 @@ def test_database_errors_mid_transaction_become_modelyard_errors(registry_url: s
     with db.read() as conn:
         assert conn.execute(text("SELECT description FROM models")).scalar_one() == ""
     db.dispose()
+
+
+def test_audit_events_need_a_registry_transaction(registry_url: str) -> None:
+    """Events are chained at commit by Database.transaction: a bare engine transaction
+    would commit without them, so recording there is refused instead of lost."""
+    from datetime import UTC, datetime
+
+    from modelyard.storage.sql import audit_log
+
+    db = Database(registry_url, auto_upgrade=True)
+    with pytest.raises(RuntimeError, match=r"Database\.transaction"), db.engine.begin() as conn:
+        audit_log.record(conn, at=datetime.now(UTC), actor="a", action="test")
+    with db.transaction() as conn:
+        for n in range(3):
+            audit_log.record(conn, at=datetime.now(UTC), actor="a", action=f"test.{n}")
+    with db.read() as conn:
+        assert [e.seq for e in audit_log.list_events(conn)] == [1, 2, 3]
+        assert audit_log.verify_chain(conn)[1] is None
+    db.dispose()

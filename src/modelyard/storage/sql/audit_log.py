@@ -85,8 +85,8 @@ def record(
     who = actor if isinstance(actor, Actor) else Actor(actor)
     pending: list[dict[str, Any]] | None = conn.info.get(_PENDING)
     if pending is None:
-        pending = conn.info[_PENDING] = []
         before_commit(conn, _append_pending)
+        pending = conn.info[_PENDING] = []
     pending.append(dict(at=at, actor=who.user, action=action, model=model, version=version,
                         before=before, after=after, comment=comment or "", via=who.via))
 

@@ -79,6 +79,12 @@ def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> None:
     hooks.append(hook)
 
 
+def _forget_transaction_state(conn: Connection) -> None:
+    """``conn.info`` belongs to the pooled DBAPI connection and outlives transactions."""
+    for key in [k for k in conn.info if str(k).startswith("modelyard.")]:
+        del conn.info[key]
+
+
 class Database:
     """One metadata database; ``transaction()`` is the unit of every change."""
 
@@ -118,13 +124,13 @@ class Database:
         with self._translated(), self._connect(write=True) as conn:
             try:
                 with conn.begin():
+                    _forget_transaction_state(conn)
                     conn.info[_BEFORE_COMMIT] = []
                     yield conn
                     for hook in conn.info.pop(_BEFORE_COMMIT, []):
                         hook(conn)
-            finally:  # info outlives the transaction (it belongs to the pooled connection)
-                for key in [k for k in conn.info if str(k).startswith("modelyard.")]:
-                    del conn.info[key]
+            finally:
+                _forget_transaction_state(conn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
