@@ -185,8 +185,9 @@ def test_a_folder_s_large_file_is_chunked(store: ObjectStore, tmp_path: Path) ->
     folder.mkdir()
     _write(folder / "weights.bin", _BASE)
     _write(folder / "config.json", b"{}")
-    stored = store.put_tree(folder)
-    assert stored.manifest is not None
+    calls: list[int] = []
+    stored = store.put_tree(folder, progress=calls.append)
+    assert stored.manifest is not None and sum(calls) == len(_BASE) + 2 and len(calls) > 10
     by_path = {e.path: e.digest for e in stored.manifest.entries}
     assert list_at(store, by_path["weights.bin"]) is not None
     assert list_at(store, by_path["config.json"]) is None

@@ -590,15 +590,22 @@ class ObjectStore:
             return StoredTree(digest, "file", size, 1, None)
 
         files = scan_directory(source, ignore, link_roots)
-        digests = hash_paths_cached([f.abspath for f in files], cache, workers)
+        # Without a state cache, large files are chunked straight away: their one chunking
+        # pass yields the digest and writes only new chunks (hashing first reads them twice).
+        chunked_now = [f for f in files if cache is None and self._policy_for(f.size)]
+        rest = [f for f in files if not (cache is None and self._policy_for(f.size))]
+        digests = hash_paths_cached([f.abspath for f in rest], cache, workers)
+        digests.update(zip([f.abspath for f in chunked_now], run_parallel(
+            lambda f: self.put_file(f.abspath, None, progress), chunked_now, workers),
+            strict=True))
         manifest = Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
         first_copy: dict[str, ScannedFile] = {}
-        for f in files:
+        for f in rest:
             first_copy.setdefault(digests[f.abspath], f)
         missing = set(first_copy) - self.intact_many(
             {d: f.size for d, f in first_copy.items()}, workers)
         if progress is not None:
-            progress(manifest.total_size - sum(first_copy[d].size for d in missing))
+            progress(sum(f.size for f in rest) - sum(first_copy[d].size for d in missing))
         run_parallel(
             lambda d: self._write_missing(first_copy[d].abspath, d, first_copy[d].size,
                                           progress),
