@@ -87,7 +87,7 @@ def push(*paths: PathLike, root: PathLike | None = None, remote: str | None = No
 def fetch(*paths: PathLike, root: PathLike | None = None, remote: str | None = None,
           jobs: int | None = None, meter: Meter = NULL_METER) -> TransferReport:
     """Download into the cache the objects the pointers need."""
-    with open_workspace(root) as ws:
+    with open_workspace(root) as ws, _status.naming_missing_data(ws, paths, remote):
         return _transfer.fetch(ws, paths, remote=remote, jobs=jobs, meter=meter)
 
 
@@ -95,7 +95,7 @@ def pull(*paths: PathLike, root: PathLike | None = None, remote: str | None = No
          jobs: int | None = None, force: bool = False,
          meter: Meter = NULL_METER) -> tuple[TransferReport, CheckoutReport]:
     """``fetch`` then ``checkout``."""
-    with open_workspace(root) as ws:
+    with open_workspace(root) as ws, _status.naming_missing_data(ws, paths, remote):
         return _transfer.pull(ws, paths, remote=remote, jobs=jobs, force=force, meter=meter)
 
 

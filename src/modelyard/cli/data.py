@@ -289,7 +289,8 @@ def diff(
         help="New git revision [default: the working tree].")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Data files added, removed and modified between two git revisions."""
+    """Data files added, removed and modified between two git revisions, or (without NEW)
+    between OLD and the working tree, edits not yet added included."""
     report = data.diff(old, new)
     if json:
         print_json(report.to_dict())

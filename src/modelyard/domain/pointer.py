@@ -18,6 +18,9 @@ DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}")
 HEADER = "# Modelyard data pointer: commit this file; the data itself lives in the cache.\n"
 
 Kind = Literal["file", "dir"]
+_VALID = ("a valid pointer reads: 'format: 1', 'hash: blake3', 'kind: file' (or dir), "
+          "'digest: blake3:<64 hex>', 'size: BYTES' (and 'files: N' for a dir); restore it "
+          "from git or re-create it with 'modelyard data add'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +56,13 @@ def parse(text: str, source: str = "pointer") -> Pointer:
         raise InvalidInput(f"{source} is not valid YAML: {_first_line(exc)}", path=source) from None
     if not isinstance(doc, dict):
         raise InvalidInput(f"{source} is not a Modelyard pointer (expected YAML keys)",
-                           path=source)
+                           hint=_VALID, path=source)
+    if "format" not in doc:
+        raise InvalidInput(f"{source} has no 'format' line, so it is not a Modelyard pointer "
+                           "(or was edited by hand)", hint=_VALID, path=source)
     if doc.get("format") != FORMAT:
         raise InvalidInput(f"{source}: unsupported pointer format {doc.get('format')!r}; "
-                           f"expected {FORMAT}", path=source)
+                           f"expected {FORMAT}", hint=_VALID, path=source)
     if doc.get("hash") != "blake3":
         raise InvalidInput(f"{source}: unsupported hash {doc.get('hash')!r}; expected blake3",
                            path=source)

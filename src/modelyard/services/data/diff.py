@@ -1,12 +1,15 @@
 """``data diff``: data added, removed and modified between two git revisions.
 
 Pointer files are read straight from git (``ls-tree`` + one ``cat-file --batch``), so
-no checkout is needed. A folder that changed is expanded file by file when both
-manifests are in the cache; otherwise the folder itself is reported as modified.
+no checkout is needed. Against the working tree (no ``new``), the data on disk counts, as
+``data status`` sees it: an edit not yet added is modified, deleted data is removed. A
+folder that changed is expanded file by file when both manifests are known (cached, or
+scanned from the working tree); otherwise the folder itself is reported as modified.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +18,9 @@ from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import NotFound
 from modelyard.services.data import git
+from modelyard.services.data.scan import describe, folder_manifest
 from modelyard.services.data.workspace import Workspace
+from modelyard.storage.content.manifest import Manifest
 from modelyard.storage.content.manifest import diff as manifest_diff
 
 
@@ -41,45 +46,62 @@ def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:
             for path, blob in blobs.items()}
 
 
-def _working_pointers(ws: Workspace) -> dict[str, Pointer]:
-    return {t.data_path: t.pointer for t in ws.tracked()}
+def _working_tree(ws: Workspace, on_disk: dict[str, Manifest]) -> dict[str, Pointer]:
+    """Data path → what its data is now (missing data left out); a folder edited since
+    ``data add`` has its manifest put in ``on_disk``, as it is not in the cache."""
+    found = {}
+    for t in ws.tracked():
+        full = ws.target(t.data_path, t.pointer_path)
+        if not os.path.lexists(full):
+            continue
+        now = describe(full, ws.state, ws.link_roots, ws.dirs)
+        if now.digest != t.pointer.digest and now.kind == "dir":
+            on_disk[now.digest] = folder_manifest(full, ws.state, ws.link_roots)
+        found[t.data_path] = now
+    return found
 
 
 def diff(ws: Workspace, old: str = "HEAD", new: str | None = None) -> DiffReport:
     """Compare pointers at ``old`` with those at ``new`` (the working tree when None)."""
+    on_disk: dict[str, Manifest] = {}
     a = pointers_at(ws, old)
-    b = pointers_at(ws, new) if new is not None else _working_pointers(ws)
+    b = pointers_at(ws, new) if new is not None else _working_tree(ws, on_disk)
     report = DiffReport(old, new or "workspace")
     for path in sorted(a.keys() | b.keys()):
         before, after = a.get(path), b.get(path)
         if before is None:
-            report.added.extend(_files(ws, path, after))
+            report.added.extend(_files(ws, path, after, on_disk))
         elif after is None:
-            report.removed.extend(_files(ws, path, before))
+            report.removed.extend(_files(ws, path, before, on_disk))
         elif before.digest != after.digest:
-            _modified(ws, path, before, after, report)
+            _modified(ws, path, before, after, report, on_disk)
     return report
 
 
-def _files(ws: Workspace, path: str, pointer: Pointer | None) -> list[str]:
-    """A folder's files when its manifest is cached, else the path itself."""
+def _manifest(ws: Workspace, digest: str, on_disk: dict[str, Manifest]) -> Manifest:
+    return on_disk[digest] if digest in on_disk else ws.cache.get_manifest(digest)
+
+
+def _files(ws: Workspace, path: str, pointer: Pointer | None,
+           on_disk: dict[str, Manifest]) -> list[str]:
+    """A folder's files when its manifest is known, else the path itself."""
     if pointer is None or pointer.kind == "file":
         return [path]
     try:
-        manifest = ws.cache.get_manifest(pointer.digest)
+        manifest = _manifest(ws, pointer.digest, on_disk)
     except NotFound:
         return [path]
     return [f"{path}/{e.path}" for e in manifest.entries]
 
 
 def _modified(ws: Workspace, path: str, before: Pointer, after: Pointer,
-              report: DiffReport) -> None:
+              report: DiffReport, on_disk: dict[str, Manifest]) -> None:
     if before.kind != "dir" or after.kind != "dir":
         report.modified.append(path)
         return
     try:
-        changes = manifest_diff(ws.cache.get_manifest(before.digest),
-                                ws.cache.get_manifest(after.digest))
+        changes = manifest_diff(_manifest(ws, before.digest, on_disk),
+                                _manifest(ws, after.digest, on_disk))
     except NotFound:
         report.modified.append(path)
         return

@@ -34,12 +34,22 @@ def describe(path: str, state: StateCache | None, link_roots: Sequence[str] = ()
     known = dirs.get(key, print_) if dirs is not None else None
     if known is not None:
         return known
-    digests = hash_paths_cached([f.abspath for f in files], state)
-    manifest = Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
+    manifest = _manifest(files, state)
     pointer = Pointer(manifest.digest, "dir", manifest.total_size, manifest.file_count)
     if dirs is not None:
         dirs.put(key, print_, pointer)
     return pointer
+
+
+def folder_manifest(path: str, state: StateCache | None,
+                    link_roots: Sequence[str] = ()) -> Manifest:
+    """The manifest folder ``path`` would get if it were added now (nothing is stored)."""
+    return _manifest(scan_directory(path, skip_reserved, link_roots), state)
+
+
+def _manifest(files: Sequence[ScannedFile], state: StateCache | None) -> Manifest:
+    digests = hash_paths_cached([f.abspath for f in files], state)
+    return Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
 
 
 def folder_fingerprint(path: str, link_roots: Sequence[str] = ()) -> str:

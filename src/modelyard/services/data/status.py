@@ -10,14 +10,17 @@ stat changed, so a cache object rewritten through a hardlink is reported.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.errors import IntegrityError, NotFound
 from modelyard.services.data import cache_integrity
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.scan import describe
-from modelyard.services.data.workspace import Workspace
+from modelyard.services.data.workspace import Tracked, Workspace
+from modelyard.storage.content.objects import ObjectStore
 
 
 @dataclass
@@ -72,3 +75,43 @@ def status(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
             known |= found
         report.not_pushed = [t.data_path for t in tracked if t.pointer.digest not in known]
     return report
+
+
+def data_holding(ws: Workspace, digest: str, tracked: Sequence[Tracked],
+                 source: ObjectStore | None = None) -> list[str]:
+    """The data paths whose content is object ``digest``: a tracked file, or files inside a
+    tracked folder (its manifest read from the cache, else from ``source``)."""
+    found = []
+    for item in tracked:
+        if item.pointer.digest == digest:
+            found.append(item.data_path)
+        elif item.pointer.kind == "dir":
+            for store in (ws.cache, source):
+                with suppress(NotFound, IntegrityError):
+                    if store is not None:
+                        manifest = store.get_manifest(item.pointer.digest)
+                        found += [f"{item.data_path}/{e.path}" for e in manifest.entries
+                                  if e.digest == digest]
+                        break
+    return found
+
+
+@contextmanager
+def naming_missing_data(ws: Workspace, paths: Sequence[str | os.PathLike[str]],
+                        remote: str | None) -> Iterator[None]:
+    """Turn "object blake3:… is not in the store" into the data path(s) that need it."""
+    try:
+        yield
+    except NotFound as exc:
+        digest = exc.details.get("digest")
+        if not isinstance(digest, str) or "path" in exc.details:
+            raise
+        chosen = get_remote(ws, remote)
+        names = data_holding(ws, digest, ws.tracked(paths), open_remote(ws, chosen))
+        if not names:
+            raise
+        more = f" (and {len(names) - 1} more file(s) with the same content)" if names[1:] else ""
+        raise NotFound(f"{names[0]}{more} is missing from remote {chosen.name}: {exc.message}",
+                       hint="push it from a clone that has it ('modelyard data push'), or "
+                            "check that the remote is the right one ('modelyard data remote "
+                            "list')", digest=digest, path=names[0]) from None

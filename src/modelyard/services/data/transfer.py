@@ -115,7 +115,8 @@ def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
         if absent:
             raise NotFound(f"{len(absent)} object(s) to copy are missing from {src.url}, "
                            f"e.g. {min(absent)}",
-                           hint="run 'modelyard data status' to see which data they belong to")
+                           hint="run 'modelyard data status' to see which data they belong to",
+                           digest=min(absent))
     meter.start(description, len(files) + len(manifests), sum(objects.files[d] for d in files))
 
     fetching = _chunk_lists(dst, src)  # into a whole-file cache, from a chunked remote
