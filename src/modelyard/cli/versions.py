@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from modelyard.cli.context import registry
 from modelyard.cli.output import (
@@ -21,7 +22,10 @@ from modelyard.cli.output import (
 from modelyard.cli.params import VersionArg
 from modelyard.domain.names import parse_pairs
 from modelyard.domain.runs import is_run_uri
-from modelyard.errors import InvalidInput
+from modelyard.errors import InvalidInput, ModelyardError
+
+if TYPE_CHECKING:
+    from modelyard.services.registry import Registry
 
 app = typer.Typer(help="List, show, search and delete model versions.", no_args_is_help=True)
 
@@ -187,17 +191,19 @@ def verify(
     if repair != (source is not None):
         raise InvalidInput("--repair and --from go together",
                            hint="modelyard verify --repair --from ORIGINAL_PATH_OR_STORE_URL")
-    report = registry(ctx).verify(repair_from=source)
+    reg = registry(ctx)
+    report = reg.verify(repair_from=source)
+    owners = _owners(reg, {*report.corrupt, *report.missing})
     if json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "owners": owners})
     else:
         console.print(f"checked {report.checked} objects")
         for digest in report.repaired:
             console.print(f"[green]repaired[/] {digest}")
-        for digest in report.corrupt:
-            console.print(f"[red]corrupt[/] {digest}")
-        for digest in report.missing:
-            console.print(f"[red]missing[/] {digest}")
+        for label, digests in (("corrupt", report.corrupt), ("missing", report.missing)):
+            for digest in digests:
+                held = f" ({escape(', '.join(owners[digest]))})" if digest in owners else ""
+                console.print(f"[red]{label}[/] {digest}{held}", highlight=False)
         if report.leftover_count:
             console.print(f"[yellow]leftovers[/] {report.leftover_count} temporary file(s),"
                           f" {report.leftover_bytes:,} bytes, from interrupted writes"
@@ -206,6 +212,33 @@ def verify(
             console.print("[green]all objects intact[/]")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _owners(reg: Registry, damaged: set[str]) -> dict[str, list[str]]:
+    """Damaged digest → what holds it: ``models:/fraud/3``, or ``models:/fraud/3 (a.bin)``
+    for a file inside a stored folder (read from its manifest, when that is intact)."""
+    if not damaged:
+        return {}
+    from modelyard.storage.sql import repository as repo
+
+    with reg.db.read() as conn:
+        roots = repo.owners_of_digests(conn)
+    owners: dict[str, list[str]] = {}
+    entries: dict[str, list[tuple[str, str]]] = {}  # folder digest → its (path, digest)
+    for digest, kind, owner in roots:
+        if digest in damaged:
+            owners.setdefault(digest, []).append(owner)
+        elif kind == "dir":
+            if digest not in entries:
+                try:
+                    entries[digest] = [(e.path, e.digest)
+                                       for e in reg.store.get_manifest(digest).entries]
+                except ModelyardError:
+                    entries[digest] = []
+            for path, inner in entries[digest]:
+                if inner in damaged:
+                    owners.setdefault(inner, []).append(f"{owner} ({path})")
+    return owners
 
 
 def add_top_level(app: typer.Typer) -> None:

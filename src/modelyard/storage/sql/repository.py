@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
 from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import aliases, model_versions, models
+from modelyard.storage.sql.tracking_schema import run_artifacts
 
 ModelRow = Row[Any]
 VersionRow = Row[Any]
@@ -210,3 +212,30 @@ def referenced_digests(conn: Connection) -> list[tuple[str, str]]:
     """(digest, artifact kind) of every stored version, deleted ones included."""
     query = select(model_versions.c.digest, model_versions.c.artifact_kind).distinct()
     return [(d, k) for d, k in conn.execute(query)]
+
+
+def owners_of_digests(conn: Connection,
+                      digests: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
+    """(digest, kind, owner) for what stores content at ``digests`` (every root when None):
+    owner is ``models:/NAME/V``, ``datasets:/NAME/V`` or ``runs:/RUN_ID/PATH``, deleted
+    versions included. ``verify`` names with it whose content is damaged."""
+    queries = [  # (digest, kind, the two parts of the address) and the address's scheme
+        ("models", select(model_versions.c.digest, model_versions.c.artifact_kind,
+                          models.c.name, model_versions.c.version)
+         .join(models, models.c.id == model_versions.c.model_id)),
+        ("datasets", select(dataset_versions.c.digest, dataset_versions.c.kind,
+                            datasets.c.name, dataset_versions.c.version)
+         .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)),
+        ("runs", select(run_artifacts.c.digest, run_artifacts.c.kind, run_artifacts.c.run_id,
+                        run_artifacts.c.path)),
+    ]
+    wanted = None if digests is None else sorted(set(digests))
+    batches = [None] if wanted is None else [wanted[i:i + 500]
+                                            for i in range(0, len(wanted), 500)]
+    found: list[tuple[str, str, str]] = []
+    for scheme, query in queries:
+        column = query.selected_columns[0]
+        for batch in batches:
+            rows = conn.execute(query if batch is None else query.where(column.in_(batch)))
+            found += [(d, k, f"{scheme}:/{a}/{b}") for d, k, a, b in rows]
+    return sorted(found, key=lambda row: (row[2], row[0]))
