@@ -8,6 +8,8 @@ where; by default the demo keeps its registry in ./.modelyard-demo so it never t
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -93,8 +95,22 @@ def main() -> None:
                       f"{event.action:<18} v{event.version or '-'} {change} {event.comment}")
     chain = reg.verify_audit()
     console.print(f"audit chain: {chain.checked} events, {'intact' if chain.ok else chain.reason}")
-    console.print(f"registry: {home}  (try: MODELYARD_HOME={home} modelyard history {name}, "
-                  f"modelyard dossier {name} 2)")
+    cli = command_path()
+    console.print(f"registry: {home}  (try: MODELYARD_HOME={home} {cli} history {name}, "
+                  f"{cli} dossier {name} 2)")
+
+
+def command_path() -> str:
+    """How to run the CLI from here: ``modelyard`` when the shell finds this very install,
+    else its path (``.venv/bin/modelyard`` after the README's install), else ``python -m``."""
+    beside = Path(sys.executable).with_name("modelyard")
+    on_path = shutil.which("modelyard")
+    if on_path and beside.exists() and os.path.samefile(on_path, beside):
+        return "modelyard"
+    if beside.exists():
+        relative = os.path.relpath(beside)
+        return relative if not relative.startswith("..") else str(beside)
+    return f"{sys.executable} -m modelyard"
 
 
 if __name__ == "__main__":
