@@ -51,6 +51,12 @@ def _version(repo: Path, content: bytes, message: str) -> None:
     commit(repo, message)
 
 
+def _two_versions_pushed(repo: Path) -> None:
+    for content, message in ((V1, "v1"), (V2, "v2")):
+        _version(repo, content, message)
+        data.push()
+
+
 def _wipe(repo: Path) -> None:
     shutil.rmtree(repo / ".modelyard" / "cache")
     (repo / ".modelyard" / "state.db").unlink()
@@ -119,10 +125,7 @@ def test_an_interrupted_push_resumes_without_resending_finished_chunks(
 
 def test_gc_of_a_chunked_remote_keeps_every_chunk_a_kept_file_uses(
         repo: Path, remote: ObjectStore) -> None:
-    _version(repo, V1, "v1")
-    data.push()
-    _version(repo, V2, "v2")
-    data.push()
+    _two_versions_pushed(repo)
     old, new = list_at(remote, hash_bytes(V1)), list_at(remote, hash_bytes(V2))
     assert old is not None and new is not None
     report = data.gc(workspace=True, remote="origin", only_this_clone=True, grace=0)
@@ -153,10 +156,7 @@ def test_a_damaged_chunk_on_the_remote_fails_the_pull_and_leaves_nothing(
 
 def test_a_damaged_earlier_version_in_the_cache_is_not_reused(
         repo: Path, remote: ObjectStore) -> None:
-    _version(repo, V1, "v1")
-    data.push()
-    _version(repo, V2, "v2")
-    data.push()
+    _two_versions_pushed(repo)
     _wipe(repo)
     git(repo, "checkout", "-q", "HEAD~1", "--", "model.bin.yard")
     data.pull()
