@@ -4,6 +4,7 @@ before → after history, help text for every argument, missing-backend hints.""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,15 @@ def test_help_is_plain_and_fast_path(runner: CliRunner) -> None:
     assert "<bool>" not in out and "NAME" in out
 
 
-@pytest.mark.parametrize(("url", "extra"), [("gs://b/p", "gcs"), ("az://c/p", "azure")])
-def test_missing_backend_hint_names_extra(url: str, extra: str, runner: CliRunner) -> None:
+@pytest.mark.parametrize(("url", "extra", "driver"), [("gs://b/p", "gcs", "gcsfs"),
+                                                     ("az://c/p", "azure", "adlfs")])
+def test_missing_backend_hint_names_extra(url: str, extra: str, driver: str, runner: CliRunner,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from fsspec.registry import _registry
+
+    monkeypatch.setitem(sys.modules, driver, None)  # the dev extra installs it: hide it
+    for protocol in ("gs", "gcs", "az", "abfs", "adl"):
+        monkeypatch.delitem(_registry, protocol, raising=False)
     with pytest.raises(StorageUnavailable) as info:
         ObjectStore(url)
     assert f"pip install 'modelyard[{extra}]'" in (info.value.hint or "")
