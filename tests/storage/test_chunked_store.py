@@ -220,3 +220,22 @@ def test_a_failed_local_chunk_write_leaves_no_temporary_file(
         store.put_file(_write(tmp_path / "a", _BASE))
     assert not store.exists(hash_bytes(_BASE))
     assert [p for p in (tmp_path / "store").rglob("*.tmp")] == []
+
+
+def test_storage_stats_command_shows_what_dedup_saved(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    store = ObjectStore(str(tmp_path / "store"))
+    store.put_file(_write(tmp_path / "a", _BASE))
+    store.put_file(_write(tmp_path / "b", _BASE[:1000] + b"x" + _BASE[1001:]))
+    result = CliRunner().invoke(app, ["storage", "stats", str(tmp_path / "store"), "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    assert stats["chunked_files"] == 2 and stats["logical_bytes"] == 2 * len(_BASE)
+    assert stats["saved_bytes"] > 0.7 * len(_BASE) and stats["ratio"] > 1.6
+    text = CliRunner().invoke(app, ["storage", "stats", str(tmp_path / "store")]).output
+    assert "2 chunked file(s)" in text and "ratio" in text
