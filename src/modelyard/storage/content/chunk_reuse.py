@@ -15,10 +15,11 @@ is downloaded instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import suppress
 
-from modelyard.errors import IntegrityError
+from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import ChunkList
 from modelyard.storage.content.chunked import ChunkedReader, SentBytes, list_at, load_chunk
@@ -32,6 +33,8 @@ class LocalLists:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.root = os.path.join(store.root, "lists")
+        self._lock = threading.Lock()
+        self._index: dict[str, tuple[str, int]] | None = None  # chunk → (object, offset)
 
     def _path(self, digest: str) -> str:
         return os.path.join(self.root, parse_digest(digest))
@@ -47,6 +50,9 @@ class LocalLists:
         except BaseException:
             _unlink_quietly(tmp)
             raise
+        with self._lock:
+            if self._index is not None:
+                self._add(listed)
 
     def forget(self, digests: Iterable[str]) -> None:
         for digest in digests:
@@ -54,27 +60,37 @@ class LocalLists:
                 os.unlink(self._path(digest))
 
     def sources(self, wanted: set[str]) -> dict[str, tuple[str, int]]:
-        """Where the cache already has each chunk of ``wanted``: (object path, offset), from
-        the lists whose object is present at its full size."""
-        found: dict[str, tuple[str, int]] = {}
+        """Where the cache already has each chunk of ``wanted``: (object path, offset).
+        The lists are read once per ``LocalLists`` (one transfer), whatever its files."""
+        with self._lock:
+            if self._index is None:
+                self._index = {}
+                for listed in self._read_all():
+                    self._add(listed)
+            return {c: self._index[c] for c in wanted if c in self._index}
+
+    def _add(self, listed: ChunkList) -> None:
+        assert self._index is not None
+        path = self.store.local_path(listed.digest)
+        for offset, chunk, _ in listed.ranges():
+            self._index.setdefault(chunk, (path, offset))
+
+    def _read_all(self) -> Iterator[ChunkList]:
+        """The lists whose object is present at its full size."""
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:
-            return found
+            return
         for name in names:
             digest = f"blake3:{name}"
             try:
                 with open(os.path.join(self.root, name), "rb") as f:
                     listed = chunk_lists.parse(f.read(chunk_lists.MAX_DOCUMENT), digest)
-                path = self.store.local_path(digest)
-                if listed is None or os.stat(path).st_size != listed.size:
-                    continue
-            except (OSError, ValueError):  # a stray name, or an object gc removed
+                if listed is not None and os.stat(
+                        self.store.local_path(digest)).st_size == listed.size:
+                    yield listed
+            except (OSError, ValueError, InvalidInput):  # a stray name, an object gc removed
                 continue
-            for offset, chunk, _ in listed.ranges():
-                if chunk in wanted:
-                    found.setdefault(chunk, (path, offset))
-        return found
 
 
 def fetch_file(src: ObjectStore, lists: LocalLists, digest: str,
