@@ -27,7 +27,13 @@ from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import MAGIC, MAX_DOCUMENT, ChunkList
 from modelyard.storage.content.chunking import ChunkPolicy, Cut, cut_chunks, cut_stream
-from modelyard.storage.content.hashing import Progress, format_digest, hash_bytes, new_hasher
+from modelyard.storage.content.hashing import (
+    Progress,
+    format_digest,
+    hash_bytes,
+    known_size,
+    new_hasher,
+)
 from modelyard.storage.content.object_seal import seal
 from modelyard.storage.parallel import run_parallel
 
@@ -206,7 +212,7 @@ def list_at(store: ObjectStore, digest: str, stored_size: int | None = None) -> 
         return None
     try:
         with store._open_plain(digest) as raw:
-            size = _size_of(raw) if stored_size is None else stored_size
+            size = known_size(raw) if stored_size is None else stored_size
             if size is None or not len(MAGIC) <= size <= MAX_DOCUMENT:
                 return None
             if raw.read(len(MAGIC)) != MAGIC:
@@ -228,7 +234,7 @@ def lists_among(store: ObjectStore, sizes: Mapping[str, int | None]) -> dict[str
 
 def open_raw(store: ObjectStore, digest: str, raw: io.BufferedIOBase) -> io.BufferedIOBase:
     """``raw`` itself, or a stream of the chunks when ``raw`` holds a chunk list."""
-    size = _size_of(raw)
+    size = known_size(raw)
     if size is None or not len(MAGIC) <= size <= MAX_DOCUMENT:
         return raw
     try:  # a local file: peek without moving its offset (copy_file_range reads from it)
@@ -335,14 +341,6 @@ def load_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
     return data
 
 
-def _size_of(raw: io.BufferedIOBase) -> int | None:
-    size = getattr(raw, "size", None)
-    if isinstance(size, int):
-        return size
-    try:
-        return os.fstat(raw.fileno()).st_size
-    except (OSError, io.UnsupportedOperation):
-        return None
 
 
 def chunks_in_use(store: ObjectStore, kept: set[str]) -> set[str]:

@@ -7,6 +7,7 @@ multithreading for large files, where it roughly doubles throughput.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -147,3 +148,14 @@ def _pump(
         if progress is not None:
             progress(n)
     return format_digest(hasher.hexdigest()), size
+
+
+def known_size(raw: io.BufferedIOBase) -> int | None:
+    """A stream's size if it is known without a request (fsspec files carry it)."""
+    size = getattr(raw, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, io.UnsupportedOperation):
+        return None

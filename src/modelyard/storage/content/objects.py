@@ -40,6 +40,7 @@ from modelyard.storage.content.hashing import (
     hash_file,
     hash_stream,
     is_digest,
+    known_size,
     new_hasher,
     parse_digest,
 )
@@ -642,12 +643,12 @@ class ObjectStore:
     def open_verified(self, digest: str) -> VerifiedReader:
         """A binary stream of the object; reading it to the end verifies it."""
         raw = self._open_raw(digest)
-        return VerifiedReader(raw, format_digest(parse_digest(digest)), _size_hint(raw))
+        return VerifiedReader(raw, format_digest(parse_digest(digest)), known_size(raw))
 
     def get_bytes(self, digest: str, max_size: int = DEFAULT_MAX_BYTES) -> bytes:
         """A small object's verified content (manifests, metadata)."""
         with self._open_plain(digest) as raw, self._remote():
-            size = _size_hint(raw)
+            size = known_size(raw)
             too_big = size is not None and size > max_size
             data = b"" if too_big else raw.read(max_size + 1 if size is None else size + 1)
         if too_big or len(data) > max_size:
@@ -686,7 +687,7 @@ class ObjectStore:
         """Whether the stored bytes still hash to ``digest`` (NotFound if absent)."""
         with self._open_raw(digest) as raw, self._remote():
             try:
-                actual, _ = hash_stream(raw, size_hint=_size_hint(raw))
+                actual, _ = hash_stream(raw, size_hint=known_size(raw))
             except IntegrityError:  # a chunk of it is damaged or missing
                 return False
         return actual == digest
@@ -712,10 +713,10 @@ class ObjectStore:
         """Copy an opened object into ``fd`` (the file ``tmp``) and verify it (the caller
         cleans up)."""
         if self.is_local and not chunked.is_chunked(raw):
-            actual = _copy_then_hash(raw, fd, tmp, _size_hint(raw) or 0, progress)
+            actual = _copy_then_hash(raw, fd, tmp, known_size(raw) or 0, progress)
         else:
             with os.fdopen(fd, "wb") as out, self._remote():
-                actual, _ = copy_and_hash(raw, out, progress, _size_hint(raw))
+                actual, _ = copy_and_hash(raw, out, progress, known_size(raw))
         if actual != digest:
             raise _corrupted(digest, f"its content hashes to {actual}")
 
@@ -825,12 +826,3 @@ def _source_size(source: str, verb: str = "read") -> int:
         raise InvalidInput(f"cannot {verb} {source}: {exc.strerror}", path=source) from exc
 
 
-def _size_hint(raw: io.BufferedIOBase) -> int | None:
-    """The object's size if known without a request (fsspec files carry it)."""
-    size = getattr(raw, "size", None)
-    if isinstance(size, int):
-        return size
-    try:
-        return os.fstat(raw.fileno()).st_size
-    except (OSError, io.UnsupportedOperation):
-        return None
