@@ -239,3 +239,38 @@ def test_storage_stats_command_shows_what_dedup_saved(tmp_path: Path) -> None:
     assert stats["saved_bytes"] > 0.7 * len(_BASE) and stats["ratio"] > 1.6
     text = CliRunner().invoke(app, ["storage", "stats", str(tmp_path / "store")]).output
     assert "2 chunked file(s)" in text and "ratio" in text
+
+
+def test_readers_together_stay_within_the_read_ahead_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many large files fetched at once hold at most the process-wide budget of chunks."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = ObjectStore(str(tmp_path / "objects"))
+    digest = store.put_file(_write(tmp_path / "a", _BASE))
+    budget, loading, peak = 3, [0], [0]
+    monkeypatch.setattr(chunked, "_READ_BUDGET", threading.BoundedSemaphore(budget))
+    lock, real = threading.Lock(), chunked.load_chunk
+
+    def counting(*args: Any) -> bytes:
+        with lock:
+            loading[0] += 1
+            peak[0] = max(peak[0], loading[0])
+        try:
+            return real(*args)
+        finally:
+            with lock:
+                loading[0] -= 1
+
+    monkeypatch.setattr(chunked, "load_chunk", counting)
+
+    def read_all(_: int) -> bytes:
+        with store.open_verified(digest) as stream:
+            return stream.read()
+
+    with ThreadPoolExecutor(6) as pool:
+        assert all(data == _BASE for data in pool.map(read_all, range(6)))
+    assert 1 <= peak[0] <= budget
+    assert all(chunked._READ_BUDGET.acquire(blocking=False) for _ in range(budget))  # all back

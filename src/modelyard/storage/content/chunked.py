@@ -45,6 +45,9 @@ _IN_FLIGHT = 16  # local writes: chunks cut but not yet hashed and written
 _HASH_WORKERS = 2
 _SYNC_SLOTS = 8  # local writes: temp files written and awaiting their fsync
 _PREFETCH = 4  # reads: chunks loaded and verified ahead of the one being consumed
+_READ_BUDGET = threading.BoundedSemaphore(32)
+"""Chunks loaded ahead by all readers of this process together (≤ 128 MiB at the 4 MiB
+chunk maximum), so a fetch of many large files at once stays bounded in memory."""
 
 
 class SentBytes:
@@ -274,7 +277,9 @@ class ChunkedReader(io.RawIOBase):
     A missing or damaged chunk raises IntegrityError naming the file and the chunk. The
     next ``_PREFETCH`` chunks are read and hashed in worker threads while the caller
     consumes (and whole-file hashes) the current one, so a verified download costs about
-    one hash pass of wall time, not two. Memory: ``_PREFETCH`` + 1 chunks.
+    one hash pass of wall time, not two. Memory: ``_PREFETCH`` + 1 chunks per reader, and
+    at most ``_READ_BUDGET`` chunks across all readers: a reader with nothing ahead waits for
+    a slot, one that already has a chunk ahead just reads ahead less.
     """
 
     def __init__(self, store: ObjectStore, listed: ChunkList,
@@ -286,6 +291,7 @@ class ChunkedReader(io.RawIOBase):
         self._next = 0
         self._buffer = memoryview(b"")
         self._ahead: deque[Future[bytes]] = deque()
+        self._held = 0  # slots of _READ_BUDGET taken for chunks ahead and the current one
         self._pool: ThreadPoolExecutor | None = None
         self.size = listed.size
 
@@ -295,6 +301,8 @@ class ChunkedReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while not self._buffer:
+            if self._held > len(self._ahead):  # the chunk just consumed gives its slot back
+                self._release(1)
             self._fill_ahead()
             if not self._ahead:
                 return 0
@@ -306,6 +314,9 @@ class ChunkedReader(io.RawIOBase):
 
     def _fill_ahead(self) -> None:
         while len(self._ahead) <= _PREFETCH and self._next < len(self._list.chunks):
+            if not _READ_BUDGET.acquire(blocking=not self._ahead):
+                return  # others hold the budget; read ahead again once this chunk is used
+            self._held += 1
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(_HASH_WORKERS)
             chunk, n = self._list.chunks[self._next]
@@ -319,7 +330,13 @@ class ChunkedReader(io.RawIOBase):
             self._pool.shutdown(wait=True)
             self._pool = None
         self._ahead.clear()
+        self._release(self._held)
         super().close()
+
+    def _release(self, count: int) -> None:
+        for _ in range(count):
+            _READ_BUDGET.release()
+        self._held -= count
 
 
 def load_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
