@@ -274,3 +274,28 @@ def test_readers_together_stay_within_the_read_ahead_budget(
         assert all(data == _BASE for data in pool.map(read_all, range(6)))
     assert 1 <= peak[0] <= budget
     assert all(chunked._READ_BUDGET.acquire(blocking=False) for _ in range(budget))  # all back
+
+
+def test_a_version_says_how_many_bytes_it_added(tmp_path: Path) -> None:
+    """`versions show --added`: a fine-tuned second version adds only its changed chunks."""
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    env = {"MODELYARD_HOME": str(tmp_path / "home"), "MODELYARD_USER": "ana"}
+    edited = bytearray(_BASE)
+    edited[50_000:52_000] = os.urandom(2000)
+    runner = CliRunner()
+    for i, data in enumerate((_BASE, bytes(edited))):
+        assert runner.invoke(app, ["register", "m", str(_write(tmp_path / f"w{i}.bin", data))],
+                             env=env).exit_code == 0
+    import json
+
+    first = json.loads(runner.invoke(app, ["versions", "show", "m", "1", "--added", "--json"],
+                                     env=env).stdout)
+    second = json.loads(runner.invoke(app, ["versions", "show", "m", "2", "--added", "--json"],
+                                      env=env).stdout)
+    assert first["added_bytes"] >= len(_BASE)  # every chunk, plus the chunk list
+    assert 0 < second["added_bytes"] < len(_BASE) * 0.2
+    shown = runner.invoke(app, ["versions", "show", "m", "2", "--added"], env=env).stdout
+    assert "added to the store:" in shown

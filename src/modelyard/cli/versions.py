@@ -59,13 +59,21 @@ def search(ctx: typer.Context, filter: Annotated[str, typer.Argument(
 @app.command("show")
 def show(ctx: typer.Context, name: str,
          ref: Annotated[str, typer.Argument(help="3, production, @champion or latest")],
-         json: JsonOpt = False) -> None:
+         json: JsonOpt = False,
+         added: Annotated[bool, typer.Option(
+             "--added", help="Also say how many stored bytes this version added (reads the "
+                             "manifests of the earlier versions).")] = False) -> None:
     """Show one version."""
-    found = registry(ctx).get_version(name, ref)
+    reg = registry(ctx)
+    found = reg.get_version(name, ref)
+    extra = {"added_bytes": reg.added_bytes(name, found.version)} if added else {}
     if json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), **extra})
     else:
         console.print(version_details(found))
+        if added:
+            console.print(f"added to the store: {extra['added_bytes']:,} bytes "
+                          f"of {found.size:,}", highlight=False)
 
 
 @app.command("delete")

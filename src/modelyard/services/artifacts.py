@@ -17,6 +17,7 @@ from modelyard.flavors import load_model
 from modelyard.services.base import Context, UseCase
 from modelyard.services.catalog import Catalog
 from modelyard.services.operations import operation
+from modelyard.storage.content import usage
 from modelyard.storage.content.hashing import hash_file, hash_files
 from modelyard.storage.content.leftovers import find_leftovers
 from modelyard.storage.content.manifest import Manifest
@@ -61,6 +62,15 @@ class Artifacts(UseCase):
                     folder.rmdir()
             raise
         return target / found.artifact_name if found.artifact_kind == "file" else target
+
+    @operation(Permission.READ)
+    def added_bytes(self, name_or_uri: str, version: str | int | None = None) -> int:
+        """Stored bytes a version needs that no earlier version of its model needs: what
+        it added to the store (with chunking, only the chunks that changed)."""
+        found = self.catalog.get_version(name_or_uri, version)
+        earlier = self.catalog.search_versions(f"version < {found.version}", name=found.name)
+        return usage.added_bytes(self.store, (found.digest, _kind(found.artifact_kind)),
+                                 [(v.digest, _kind(v.artifact_kind)) for v in earlier])
 
     @operation(Permission.READ)
     def load(self, name_or_uri: str, *, version: str | int | None = None,

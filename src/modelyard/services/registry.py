@@ -107,6 +107,7 @@ class Registry:
     download = _Part("_artifacts", Artifacts.download)
     load = _Part("_artifacts", Artifacts.load)
     verify = _Part("_artifacts", Artifacts.verify)
+    added_bytes = _Part("_artifacts", Artifacts.added_bytes)
     # -- governance ---------------------------------------------------------------------
     set_policy = _Part("_governance", Governance.set_policy)
     get_policy = _Part("_governance", Governance.get_policy)
