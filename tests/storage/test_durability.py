@@ -24,34 +24,35 @@ def _fd_path(fd: int) -> str:
 
 
 @pytest.fixture
-def disk_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """``("fsync", path)`` and ``("rename", target)`` in the order they happened."""
-    log: list[tuple[str, str]] = []
+def disk_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """``("fsync", path)`` once a sync has completed and ``("rename", target, source)`` once
+    a rename has, in that order; one entry per event, so writer threads cannot interleave
+    the halves of an event."""
+    log: list[tuple[str, ...]] = []
     real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd: int) -> None:
-        log.append(("fsync", _fd_path(fd)))
+        path = _fd_path(fd)
         real_fsync(fd)
+        log.append(("fsync", path))
 
     def replace(src: str, dst: str, **kwargs: object) -> None:
-        log.append(("rename-from", os.fspath(src)))
         real_replace(src, dst, **kwargs)  # type: ignore[arg-type]
-        log.append(("rename", os.path.abspath(dst)))
+        log.append(("rename", os.path.abspath(dst), os.fspath(src)))
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     return log
 
 
-def _check_durable_before(log: list[tuple[str, str]], objects: Path, end: int) -> int:
+def _check_durable_before(log: list[tuple[str, ...]], objects: Path, end: int) -> int:
     """Every object renamed into ``objects`` before ``end`` was fsynced before its rename
     and its folder after; returns how many objects were checked."""
     checked = 0
-    for i, (what, path) in enumerate(log[:end]):
+    for i, (what, path, *source) in enumerate(log[:end]):
         if what != "rename" or not path.startswith(str(objects) + os.sep):
             continue
-        tmp = log[i - 1][1]
-        assert ("fsync", tmp) in log[:i - 1], f"{path} was renamed before its data was synced"
+        assert ("fsync", source[0]) in log[:i], f"{path} was renamed before its data was synced"
         assert ("fsync", os.path.dirname(path)) in log[i + 1:end], (
             f"{path}'s folder entry was not synced before the commit")
         checked += 1
@@ -59,7 +60,7 @@ def _check_durable_before(log: list[tuple[str, str]], objects: Path, end: int) -
 
 
 def test_register_syncs_objects_and_folders_before_the_commit(
-    registry_url: str, tmp_path: Path, model_dir: Path, disk_log: list[tuple[str, str]]
+    registry_url: str, tmp_path: Path, model_dir: Path, disk_log: list[tuple[str, ...]]
 ) -> None:
     objects = tmp_path / "objects"
     reg = Registry(Database(registry_url), ObjectStore(str(objects)), user="alice")
@@ -76,7 +77,7 @@ def test_register_syncs_objects_and_folders_before_the_commit(
     assert ("fsync", str(objects)) in disk_log[:version_commit]  # new prefix folders
 
 
-def test_a_large_file_is_synced_too(tmp_path: Path, disk_log: list[tuple[str, str]]) -> None:
+def test_a_large_file_is_synced_too(tmp_path: Path, disk_log: list[tuple[str, ...]]) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 << 20))  # past the in-memory path: the kernel-copy path
     store = ObjectStore(str(tmp_path / "objects"))
