@@ -47,9 +47,6 @@ class Actor:
     user: str
     via: str | None = None  # the admin acting on behalf of ``user``; None when acting alone
 
-    def label(self) -> str:
-        return self.user if self.via is None else f"{self.user} (via {self.via})"
-
 
 @dataclass(frozen=True)
 class Principal:

@@ -27,10 +27,6 @@ class Operation:
     permission: Permission
     summary: str  # the first line of the docstring
 
-    @property
-    def writes(self) -> bool:
-        return self.permission is not Permission.READ
-
 
 OPERATIONS: dict[str, Operation] = {}
 F = TypeVar("F", bound=Callable[..., Any])
