@@ -33,6 +33,7 @@ from modelyard.cli.output import (
     tree_size,
     verified_download,
 )
+from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.domain.datasets import DatasetVersion
 from modelyard.domain.names import parse_pairs
 from modelyard.errors import InvalidInput
@@ -442,13 +443,12 @@ def list_datasets(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Only this dataset's versions.")] = None,
     json: JsonOpt = False,
+    max_results: MaxResultsOpt = None,
+    page_token: PageTokenOpt = None,
 ) -> None:
     """List registered dataset versions."""
-    found = registry(ctx).list_datasets(name)
-    if json:
-        print_json([d.to_dict() for d in found])
-    else:
-        console.print(_datasets_table(found))
+    found = registry(ctx).list_datasets(name, max_results=max_results, page_token=page_token)
+    print_page(ctx, found, json, _datasets_table)
 
 
 @app.command("show")

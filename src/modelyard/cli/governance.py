@@ -14,7 +14,10 @@ from rich.table import Table
 from modelyard.cli.context import registry
 from modelyard.cli.lifecycle import _change
 from modelyard.cli.output import console, err_console, print_json
+from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.cli.params import VersionArg
+from modelyard.domain.entities import AuditEvent
+from modelyard.domain.paging import Page
 from modelyard.domain.policy import GateResult, Policy, PromotionRequest, RequestStatus
 from modelyard.domain.times import parse_time
 from modelyard.errors import IntegrityError, InvalidTransition
@@ -149,12 +152,16 @@ def requests_list(
     status: Annotated[str | None, typer.Option(help=f"Only requests in this status: {STATUSES}.")
     ] = None,
     json: JsonOpt = False,
+    max_results: MaxResultsOpt = None,
+    page_token: PageTokenOpt = None,
 ) -> None:
     """List promotion requests, oldest first."""
-    found = registry(ctx).list_requests(name, status=status)
-    if json:
-        print_json([r.to_dict() for r in found])
-        return
+    found = registry(ctx).list_requests(name, status=status, max_results=max_results,
+                                        page_token=page_token)
+    print_page(ctx, found, json, _requests_table)
+
+
+def _requests_table(found: Page[PromotionRequest]) -> Table:
     table = Table()
     for column in ("id", "name", "version", "status", "requested", "gates", "approvals",
                    "closed"):
@@ -164,7 +171,7 @@ def requests_list(
                       f"{r.requested_at:%Y-%m-%d %H:%M} {r.requested_by}",
                       "pass" if r.gates_passed else "FAIL", ", ".join(r.approvals) or "-",
                       f"{r.closed_by}: {r.close_reason}" if r.closed_by else "-")
-    console.print(table)
+    return table
 
 
 @requests_app.command("show")
@@ -236,11 +243,16 @@ def audit(
         "-o", "--output", help="For 'checkpoint': write it here (default: standard output).")
     ] = None,
     json: JsonOpt = False,
+    max_results: MaxResultsOpt = None,
+    page_token: PageTokenOpt = None,
 ) -> None:
     """The audit log (every change, hash-chained). 'audit verify' checks the chain, replays it
     against the tables and, with --checkpoint, proves it extends a signed checkpoint (exit 1)."""
     verb = target if target in AUDIT_VERBS else None
     _only_for(verb, keygen=file, checkpoint=output, verify=checkpoint)
+    if verb is not None and (max_results is not None or page_token is not None):
+        raise typer.BadParameter("--max-results and --page-token are only for listing the "
+                                 "audit log")
     if verb == "keygen":
         _audit_keygen(file, json)
     elif verb == "checkpoint":
@@ -248,7 +260,9 @@ def audit(
     elif verb == "verify":
         _audit_verify(ctx, checkpoint, public_key or key, json)
     else:
-        _audit_list(ctx, target, since, json)
+        events = registry(ctx).audit(target, since=parse_time(since) if since else None,
+                                     max_results=max_results, page_token=page_token)
+        print_page(ctx, events, json, lambda page: _audit_table(page, target))
 
 
 def _only_for(verb: str | None, **given: object) -> None:
@@ -312,20 +326,14 @@ def _audit_verify(ctx: typer.Context, checkpoint: Path | None, public_key: Path 
                               "older copy: compare it with a backup and the shipped checkpoints")
 
 
-def _audit_list(ctx: typer.Context, target: str | None, since: str | None,
-                json: bool) -> None:
-    reg = registry(ctx)
-    events = reg.audit(target, since=parse_time(since) if since else None)
-    if json:
-        print_json([e.to_dict() for e in events])
-        return
+def _audit_table(events: Page[AuditEvent], target: str | None) -> Table:
     table = Table(title=f"audit log{' of ' + target if target else ''}")
     for column in ("#", "at", "actor", "action", "model", "version", "change", "comment"):
         table.add_column(column, overflow="fold")
     for e in events:
         table.add_row(str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.model or "-",
                       str(e.version or "-"), _change(e.before, e.after), e.comment)
-    console.print(table)
+    return table
 
 
 def dossier(

@@ -8,6 +8,7 @@ import typer
 
 from modelyard.cli.context import registry
 from modelyard.cli.output import console, models_table, print_json
+from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.domain.names import parse_pairs
 
 app = typer.Typer(help="List, show, create and delete registered models.", no_args_is_help=True)
@@ -16,15 +17,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 
 
 @app.command("list")
-def list_models(ctx: typer.Context, json: JsonOpt = False) -> None:
+def list_models(ctx: typer.Context, json: JsonOpt = False, max_results: MaxResultsOpt = None,
+                page_token: PageTokenOpt = None) -> None:
     """List registered models."""
-    found = registry(ctx).list_models()
-    if json:
-        print_json([m.to_dict() for m in found])
-    elif not found:
-        console.print("no models yet: 'modelyard register NAME PATH' creates one")
-    else:
-        console.print(models_table(found))
+    found = registry(ctx).list_models(max_results=max_results, page_token=page_token)
+    print_page(ctx, found, json, lambda page: models_table(page) if page else
+               "no models yet: 'modelyard register NAME PATH' creates one")
 
 
 @app.command("show")

@@ -11,8 +11,10 @@ from rich.table import Table
 from modelyard.cli import output
 from modelyard.cli.context import registry
 from modelyard.cli.output import console, number, print_json
+from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.domain.lineage import Lineage, VersionDiff
-from modelyard.domain.runs import Run
+from modelyard.domain.paging import Page
+from modelyard.domain.runs import Experiment, Run
 from modelyard.errors import InvalidInput
 
 experiments_app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
@@ -52,19 +54,21 @@ def _git(git: dict[str, Any] | None) -> str:
 
 
 @experiments_app.command("list")
-def list_experiments(ctx: typer.Context, json: JsonOpt = False) -> None:
+def list_experiments(ctx: typer.Context, json: JsonOpt = False,
+                     max_results: MaxResultsOpt = None, page_token: PageTokenOpt = None) -> None:
     """List experiments with their run counts."""
-    found = registry(ctx).list_experiments()
-    if json:
-        print_json([e.to_dict() for e in found])
-        return
+    found = registry(ctx).list_experiments(max_results=max_results, page_token=page_token)
+    print_page(ctx, found, json, _experiments_table)
+
+
+def _experiments_table(found: Page[Experiment]) -> Table:
     table = Table()
     for column in ("name", "runs", "created", "description"):
         table.add_column(column)
     for e in found:
         table.add_row(e.name, str(e.run_count),
                       f"{e.created_at:%Y-%m-%d %H:%M:%S} {e.created_by}", e.description)
-    console.print(table)
+    return table
 
 
 @runs_app.command("list")
@@ -75,12 +79,16 @@ def list_runs(
         "--filter", help="e.g. \"metrics.auc >= 0.9 and params.lr = 0.1 and status = 'finished'\"",
     )] = None,
     json: JsonOpt = False,
+    max_results: MaxResultsOpt = None,
+    page_token: PageTokenOpt = None,
 ) -> None:
     """List runs, newest first, filtered with the same language as versions."""
-    found = registry(ctx).list_runs(experiment=experiment, filter=filter)
-    if json:
-        print_json([r.to_dict() for r in found])
-        return
+    found = registry(ctx).list_runs(experiment=experiment, filter=filter,
+                                    max_results=max_results, page_token=page_token)
+    print_page(ctx, found, json, _runs_table)
+
+
+def _runs_table(found: Page[Run]) -> Table:
     table = Table()
     table.add_column("run_id", no_wrap=True)
     for column in ("experiment", "name", "status", "metrics", "params", "started"):
@@ -88,7 +96,7 @@ def list_runs(
     for r in found:
         table.add_row(r.run_id, r.experiment, r.name, r.status, _kv(r.metrics), _kv(r.params),
                       f"{r.start_time:%Y-%m-%d %H:%M:%S} {r.created_by}")
-    console.print(table)
+    return table
 
 
 @runs_app.command("show")

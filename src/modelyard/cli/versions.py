@@ -19,6 +19,7 @@ from modelyard.cli.output import (
     version_details,
     versions_table,
 )
+from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.cli.params import VersionArg
 from modelyard.domain.names import parse_pairs
 from modelyard.domain.runs import is_run_uri
@@ -36,24 +37,22 @@ FilterOpt = Annotated[str | None, typer.Option(
 
 @app.command("list")
 def list_versions(ctx: typer.Context, name: str, filter: FilterOpt = None,
-                  json: JsonOpt = False) -> None:
+                  json: JsonOpt = False, max_results: MaxResultsOpt = None,
+                  page_token: PageTokenOpt = None) -> None:
     """List the versions of a model, optionally filtered."""
-    found = registry(ctx).list_versions(name, filter=filter)
-    if json:
-        print_json([v.to_dict() for v in found])
-    else:
-        console.print(versions_table(found, title=name))
+    found = registry(ctx).list_versions(name, filter=filter, max_results=max_results,
+                                        page_token=page_token)
+    print_page(ctx, found, json, lambda page: versions_table(page, title=name))
 
 
 @app.command("search")
 def search(ctx: typer.Context, filter: Annotated[str, typer.Argument(
-        help="e.g. \"name = 'fraud' and metrics.auc >= 0.9\"")], json: JsonOpt = False) -> None:
+        help="e.g. \"name = 'fraud' and metrics.auc >= 0.9\"")], json: JsonOpt = False,
+           max_results: MaxResultsOpt = None, page_token: PageTokenOpt = None) -> None:
     """Search versions of all models with the filter language."""
-    found = registry(ctx).search_versions(filter)
-    if json:
-        print_json([v.to_dict() for v in found])
-    else:
-        console.print(versions_table(found))
+    found = registry(ctx).search_versions(filter, max_results=max_results,
+                                          page_token=page_token)
+    print_page(ctx, found, json, versions_table)
 
 
 @app.command("show")
