@@ -17,7 +17,7 @@ from tracking_support import train_classifier
 import modelyard
 from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.flavors import DESCRIPTOR, save_model
-from modelyard.services.artifacts import load_cache_path
+from modelyard.services.files import load_cache_path
 from modelyard.services.registry import Registry
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from modelyard.domain.stages import Stage
@@ -158,3 +159,23 @@ def check_tags(tags: dict[str, Any]) -> dict[str, str]:
         check_key(key, "tag name")
         out[key] = value if isinstance(value, str) else json.dumps(value)
     return out
+
+
+@dataclass(frozen=True)
+class VersionFields:
+    """A new version's checked metadata: checked where the version is created, and first
+    by the content plane, so a bad name fails before any byte is uploaded."""
+
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    aliases: list[str]
+
+
+def check_version_fields(
+    name: str, params: dict[str, Any] | None, metrics: dict[str, Any] | None,
+    tags: dict[str, Any] | None, aliases: Iterable[str],
+) -> VersionFields:
+    check_model_name(name)
+    return VersionFields(check_params(params or {}), check_metrics(metrics or {}),
+                         check_tags(tags or {}), [check_alias(a) for a in aliases])

@@ -48,6 +48,10 @@ class UseCase:
         self.store = ctx.store
         self.clock = ctx.clock
 
+    @property
+    def principal(self) -> Principal:
+        return self.ctx.principal
+
     def _actor(self, actor: str | None) -> Actor:
         """Whom a change is recorded for: the principal, or someone an admin acts for."""
         return self.ctx.principal.acting_for(actor)

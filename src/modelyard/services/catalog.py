@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from modelyard.domain import expressions
+from modelyard.domain.content import DataInput, StoredContent
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
     MAX_VERSION,
-    check_alias,
-    check_metrics,
     check_model_name,
-    check_params,
     check_tags,
+    check_version_fields,
     is_name,
 )
 from modelyard.domain.paging import Page, check_max_results, collect, decode_token
@@ -29,10 +26,10 @@ from modelyard.services.base import Context, UseCase
 from modelyard.services.datasets import Datasets
 from modelyard.services.lineage import parse_parent, provenance, run_artifact_source
 from modelyard.services.operations import operation
+from modelyard.storage.content.presence import check_present
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import repository as repo
 
-Progress = Callable[[int], None]
 _STAGES = frozenset(s.value for s in Stage)
 
 
@@ -111,10 +108,10 @@ class Catalog(UseCase):
 
     # -- versions -----------------------------------------------------------------------
     @operation(Permission.CONTRIBUTE)
-    def register(
+    def create_version(
         self,
         name: str,
-        path: str | os.PathLike[str],
+        content: StoredContent | str,
         *,
         params: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
@@ -124,38 +121,31 @@ class Catalog(UseCase):
         lineage: dict[str, Any] | None = None,
         run: str | None = None,
         parent: str | None = None,
-        datasets: Iterable[str] = (),
+        datasets: Iterable[str | DataInput] = (),
         actor: str | None = None,
-        progress: Progress | None = None,
     ) -> ModelVersion:
-        """Store the artifact (file or directory) and create the next version of ``name``.
+        """Create the next version of ``name`` over content already in the store.
 
-        The content goes to the object store first (idempotent, content-addressed); the
-        metadata follows in one transaction, so a failure leaves at worst an unreferenced
-        object, never a version without content. ``path`` may be ``runs:/<run_id>/<path>``
-        (that run's artifact); ``run`` and ``parent`` (``NAME/VERSION``) record lineage, and
-        the run's params and metrics become the version's unless given. ``datasets``
-        (paths, ``.yard`` pointers, ``datasets:/NAME/V``) are recorded with their digests
-        under ``lineage["datasets"]``.
+        ``content`` is what the content plane stored (checked against the store before
+        anything commits), or a ``runs:/<run_id>/<path>`` address of a run's artifact. The
+        metadata goes in one transaction. ``run`` and ``parent`` (``NAME/VERSION``) record
+        lineage, and the run's params and metrics become the version's unless given.
+        ``datasets`` (``datasets:/NAME/V`` or data described by digest) are recorded under
+        ``lineage["datasets"]``. ``register`` is the call that starts from a path.
         """
         who = self._actor(actor)
-        check_model_name(name)
-        clean = {
-            "params": check_params(params or {}),
-            "metrics": check_metrics(metrics or {}),
-            "tags": check_tags(tags or {}),
-        }
-        alias_list = [check_alias(a) for a in aliases]
+        fields = check_version_fields(name, params, metrics, tags, aliases)
+        clean = {"params": fields.params, "metrics": fields.metrics, "tags": fields.tags}
         parent_ref = parse_parent(parent) if parent is not None else None
-        inputs = [self.datasets.resolve_dataset_input(d) for d in datasets]
-        if is_run_uri(path):
-            stored, artifact_name, run = run_artifact_source(self.db, str(path), run)
+        inputs = [self.datasets.dataset_input(d) for d in datasets]
+        if isinstance(content, str):
+            if not is_run_uri(content):
+                raise InvalidInput(f"{content!r} is not a runs:/<run_id>/<path> address")
+            stored, run = run_artifact_source(self.db, content, run)
         else:
-            source = Path(path)
-            if not source.exists():
-                raise InvalidInput(f"artifact path {str(path)!r} does not exist", path=str(path))
-            stored = self.store.put_tree(source, progress=progress)
-            artifact_name = source.name if stored.kind == "file" else ""
+            check_present(self.store, content)
+            stored = content
+        artifact_name = stored.name
         now = self.clock()
         with self.db.transaction() as conn:
             if repo.insert_model_if_missing(conn, name=name, description="", tags={},
@@ -173,8 +163,7 @@ class Catalog(UseCase):
                 clean[key] = {**lineage[key], **clean[key]}
             values = dict(
                 model_id=model_id, version=number, digest=stored.digest,
-                artifact_kind=stored.kind,
-                artifact_name=artifact_name,
+                artifact_kind=stored.kind, artifact_name=artifact_name,
                 size=stored.size, file_count=stored.file_count, stage="none",
                 description=description, lineage=lineage or {}, created_by=who.user,
                 created_at=now, updated_at=now, **clean,
@@ -187,7 +176,7 @@ class Catalog(UseCase):
                        "file_count": stored.file_count,
                        "description": description, "lineage": lineage or {}, **clean},
             )
-            for alias in alias_list:
+            for alias in fields.aliases:
                 moves.move_alias(conn, model_id, name, alias, version_id, number, who, now)
         return self.get_version(name, number)
 

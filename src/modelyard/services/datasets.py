@@ -2,91 +2,62 @@
 
 A registered version is content in the registry's object store plus one row; the
 number comes from the dataset's counter row, bumped inside the insert's transaction
-exactly like model versions. ``resolve_dataset_input`` turns whatever a caller names
-as training data (a path, a ``.yard`` pointer, a ``datasets:/`` address) into digests.
+exactly like model versions. ``dataset_input`` turns a dataset input (a ``datasets:/``
+address, or data the content plane described by digest) into what lineage records.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from modelyard.domain import pointer as pointers
+from modelyard.domain.content import DataInput, StoredContent
 from modelyard.domain.datasets import DatasetVersion, is_dataset_uri, parse_dataset_uri
 from modelyard.domain.names import check_model_name, check_tags
 from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.services.base import UseCase
-from modelyard.services.data.progress import BytesMeter
-from modelyard.services.data.scan import describe
-from modelyard.services.data.transfer import copy_objects, object_digests
-from modelyard.services.data.workspace import Workspace
 from modelyard.services.operations import operation
-from modelyard.storage.content.objects import StoredTree
+from modelyard.storage.content.presence import check_present
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import datasets_repository as repo
-
-Progress = Callable[[int], None]
 
 
 class Datasets(UseCase):
     @operation(Permission.CONTRIBUTE)
-    def register_dataset(
+    def create_dataset_version(
         self,
         name: str,
-        path: str | os.PathLike[str],
+        content: StoredContent,
         *,
+        source: str = "",
         description: str = "",
         tags: Mapping[str, Any] | None = None,
         actor: str | None = None,
-        progress: Progress | None = None,
     ) -> DatasetVersion:
-        """Store a file, folder or ``.yard`` pointer's data as the next version of ``name``.
+        """Record content already in the store as the next version of dataset ``name``.
 
-        Content first (idempotent), then one transaction for the row and its audit event,
-        so a failure leaves at worst an unreferenced object.
+        ``content`` is checked against the store first; the row and its audit event go in
+        one transaction. ``source`` labels where the data came from (a path, a pointer).
+        ``register_dataset`` is the call that starts from a path.
         """
         who = self._actor(actor)
         check_model_name(name)
         clean_tags = check_tags(dict(tags or {}))
-        source = os.fspath(path)
-        stored = self._store_dataset(source, progress)
-        artifact_name = "" if stored.kind == "dir" else Path(source).name
-        if pointers.is_pointer_path(artifact_name):
-            artifact_name = pointers.data_path(artifact_name)
+        check_present(self.store, content)
         now = self.clock()
         with self.db.transaction() as conn:
             dataset_id, number = repo.allocate_version(conn, name, who.user, now)
-            values = dict(digest=stored.digest, kind=stored.kind, artifact_name=artifact_name,
-                          size=stored.size, file_count=stored.file_count, source=source,
+            values = dict(digest=content.digest, kind=content.kind,
+                          artifact_name=content.name, size=content.size,
+                          file_count=content.file_count, source=source,
                           description=description, tags=clean_tags)
             repo.insert_version(conn, dataset_id=dataset_id, version=number,
-                                created_by=who.user,
-                                created_at=now, **values)
+                                created_by=who.user, created_at=now, **values)
             audit.record(conn, at=now, actor=who, action="dataset.register",
                          after={"dataset": name, "version": number, **values})
         return self.get_dataset(name, number)
-
-    def _store_dataset(self, source: str, progress: Progress | None) -> StoredTree:
-        if pointers.is_pointer_path(source) and os.path.isfile(source):
-            with Workspace.find(os.path.dirname(os.path.abspath(source))) as workspace:
-                tracked = workspace.read_pointer(workspace.relpath(source))
-                found = tracked.pointer
-                needed = object_digests(workspace.cache, [tracked])
-                copy_objects(workspace.cache, self.store, needed, meter=BytesMeter(progress))
-            return StoredTree(found.digest, found.kind, found.size, found.file_count, None)
-        if not os.path.exists(source):
-            raise InvalidInput(f"dataset path {source!r} does not exist", path=source)
-        ws = Workspace.find_optional(os.path.dirname(os.path.abspath(source)))
-        try:
-            return self.store.put_tree(source, progress=progress,
-                                       cache=ws.state if ws is not None else None)
-        finally:
-            if ws is not None:
-                ws.close()
 
     @operation(Permission.READ)
     def get_dataset(self, name_or_uri: str, version: int | str | None = None) -> DatasetVersion:
@@ -122,51 +93,23 @@ class Datasets(UseCase):
                 lambda d: (d.name, d.version), limit, cursor, kind="datasets")
 
     @operation(Permission.READ)
-    def download_dataset(
-        self, uri: str, dest: str | os.PathLike[str], *, progress: Progress | None = None
-    ) -> Path:
-        """Write a dataset version under ``dest``, every byte verified; no git needed."""
-        found = self.get_dataset(uri)
-        target = Path(dest)
-        if target.exists() and not target.is_dir():
-            raise InvalidInput(f"destination {str(dest)!r} is a file, not a folder")
-        target.mkdir(parents=True, exist_ok=True)
-        path = self.store.materialize(found.digest, "dir" if found.kind == "dir" else "file",
-                                      target, filename=found.artifact_name or None,
-                                      progress=progress)
-        return Path(path)
+    def dataset_input(self, ref: str | DataInput) -> dict[str, Any]:
+        """What lineage records of a dataset input: digest, size, file count, source.
 
-    @operation(Permission.READ)
-    def resolve_dataset_input(self, ref: str) -> dict[str, Any]:
-        """Digest, size and file count of a dataset input, for lineage.
-
-        ``ref`` is a ``datasets:/NAME/V`` address, a ``.yard`` pointer file or a path to
-        data (hashed through the workspace's state cache when there is one; it need not
-        be stored). ``name``/``version`` name the registered version holding that exact
-        content, or are None.
+        ``ref`` is a ``datasets:/NAME/V`` address or data described by digest (the content
+        plane describes paths and pointers: ``resolve_dataset_input``). ``name``/``version``
+        name the registered version holding that exact content, or are None.
         """
-        if is_dataset_uri(ref):
+        if isinstance(ref, str):
+            if not is_dataset_uri(ref):
+                raise InvalidInput(f"dataset input {ref!r} is not a datasets:/NAME/VERSION "
+                                   "address", hint="pass a path through resolve_dataset_input")
             found = self.get_dataset(ref)
             return _lineage(found.digest, found.size, found.file_count, ref, found)
-        path = os.fspath(ref)
-        if not os.path.exists(path):
-            raise InvalidInput(f"dataset input {path!r} is neither an existing path nor a "
-                               "datasets:/NAME/VERSION address", path=path)
-        if pointers.is_pointer_path(path) and os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                described = pointers.parse(f.read(), path)
-        else:
-            ws = Workspace.find_optional(os.path.dirname(os.path.abspath(path)))
-            try:
-                described = (describe(path, ws.state, ws.link_roots, ws.dirs) if ws is not None
-                             else describe(path, None))
-            finally:
-                if ws is not None:
-                    ws.close()
         with self.db.read() as conn:
-            row = repo.latest_with_digest(conn, described.digest)
+            row = repo.latest_with_digest(conn, ref.digest)
         registered = _to_dataset(row) if row is not None else None
-        return _lineage(described.digest, described.size, described.file_count, path, registered)
+        return _lineage(ref.digest, ref.size, ref.file_count, ref.source, registered)
 
 
 def _lineage(digest: str, size: int, file_count: int, source: str,

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from modelyard.domain.content import StoredContent, content_kind
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.lineage import (
     Lineage,
@@ -30,7 +31,6 @@ from modelyard.services.operations import operation
 from modelyard.services.tracking import load_runs
 from modelyard.storage.content.manifest import Entry, Manifest
 from modelyard.storage.content.manifest import diff as diff_manifests
-from modelyard.storage.content.objects import StoredTree
 from modelyard.storage.sql import tracking_repository as track
 from modelyard.storage.sql.database import Database
 
@@ -119,11 +119,11 @@ def _packages(run: Run | None) -> dict[str, Any]:
     return dict(run.environment.get("packages") or {}) if run is not None else {}
 
 
-# -- registering with provenance (used by CatalogService.register) -------------------------
+# -- registering with provenance (used by Catalog.create_version) -------------------------
 def run_artifact_source(
     db: Database, uri: str, run: str | None = None
-) -> tuple[StoredTree, str, str]:
-    """What ``runs:/<run_id>/<path>`` holds: (stored tree, artifact file name, run id).
+) -> tuple[StoredContent, str]:
+    """What ``runs:/<run_id>/<path>`` holds, and the run's id.
 
     The content is already in the store (the run logged it), so registering it copies
     nothing. ``run``, when given, must be the run the address names.
@@ -136,8 +136,8 @@ def run_artifact_source(
     if row is None:
         raise NotFound(f"run {run_id} has no artifact {path!r}",
                        hint=f"see 'modelyard runs show {run_id}'", run_id=run_id, path=path)
-    stored = StoredTree(row.digest, row.kind, int(row.size), int(row.file_count), None)
-    return stored, row.artifact_name, run_id
+    return StoredContent(row.digest, content_kind(row.kind), int(row.size), int(row.file_count),
+                         row.artifact_name), run_id
 
 
 def provenance(

@@ -16,9 +16,9 @@ from typing import Any, Protocol, TypeVar, cast
 from modelyard.domain.principal import Permission, Principal
 
 
-class _HasContext(Protocol):
+class _RunsAsPrincipal(Protocol):
     @property
-    def ctx(self) -> Any: ...
+    def principal(self) -> Principal: ...
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,8 @@ def operation(permission: Permission) -> Callable[[F], F]:
         what = name.replace("_", " ")
 
         @functools.wraps(method)
-        def checked(self: _HasContext, *args: Any, **kwargs: Any) -> Any:
-            principal: Principal = self.ctx.principal
-            principal.require(permission, what)
+        def checked(self: _RunsAsPrincipal, *args: Any, **kwargs: Any) -> Any:
+            self.principal.require(permission, what)
             return method(self, *args, **kwargs)
 
         return cast(F, checked)

@@ -1,7 +1,8 @@
 """The registry: every use case of the core behind one object (``modelyard.connect()``).
 
 The use cases are composed explicitly (lifecycle is handed governance, catalog the dataset
-resolver, …) and the facade exposes each public operation once, typed, through ``_Part``.
+resolver, the content plane this facade as its metadata API, …) and the facade exposes each
+public operation once, typed, through ``_Part``.
 Every exposed method is declared in the operation table (``services.operations``) with the
 permission it needs, and runs as the registry's principal.
 """
@@ -16,7 +17,9 @@ from modelyard.domain.principal import Principal
 from modelyard.services.artifacts import Artifacts
 from modelyard.services.base import Clock, Context, utc_now
 from modelyard.services.catalog import Catalog
+from modelyard.services.content import LocalContent
 from modelyard.services.datasets import Datasets
+from modelyard.services.files import Files
 from modelyard.services.governance import Governance
 from modelyard.services.lifecycle import Lifecycle
 from modelyard.services.lineage import Lineages
@@ -67,6 +70,7 @@ class Registry:
         self._tracking = Tracking(self.ctx, self._datasets)
         self._lineages = Lineages(self.ctx)
         self._oversight = Oversight(self.ctx, self._governance)
+        self._files = Files(self, LocalContent(store))
 
     @property
     def db(self) -> Database:
@@ -89,7 +93,7 @@ class Registry:
     get_model = _Part("_catalog", Catalog.get_model)
     list_models = _Part("_catalog", Catalog.list_models)
     delete_model = _Part("_catalog", Catalog.delete_model)
-    register = _Part("_catalog", Catalog.register)
+    create_version = _Part("_catalog", Catalog.create_version)
     get_version = _Part("_catalog", Catalog.get_version)
     list_versions = _Part("_catalog", Catalog.list_versions)
     search_versions = _Part("_catalog", Catalog.search_versions)
@@ -103,9 +107,7 @@ class Registry:
     set_alias = _Part("_lifecycle", Lifecycle.set_alias)
     delete_alias = _Part("_lifecycle", Lifecycle.delete_alias)
     history = _Part("_lifecycle", Lifecycle.history)
-    # -- content ------------------------------------------------------------------------
-    download = _Part("_artifacts", Artifacts.download)
-    load = _Part("_artifacts", Artifacts.load)
+    # -- the store ----------------------------------------------------------------------
     verify = _Part("_artifacts", Artifacts.verify)
     added_bytes = _Part("_artifacts", Artifacts.added_bytes)
     # -- governance ---------------------------------------------------------------------
@@ -123,11 +125,10 @@ class Registry:
     audit_checkpoint = _Part("_oversight", Oversight.audit_checkpoint)
     dossier = _Part("_oversight", Oversight.dossier)
     # -- datasets -----------------------------------------------------------------------
-    register_dataset = _Part("_datasets", Datasets.register_dataset)
+    create_dataset_version = _Part("_datasets", Datasets.create_dataset_version)
     get_dataset = _Part("_datasets", Datasets.get_dataset)
     list_datasets = _Part("_datasets", Datasets.list_datasets)
-    download_dataset = _Part("_datasets", Datasets.download_dataset)
-    resolve_dataset_input = _Part("_datasets", Datasets.resolve_dataset_input)
+    dataset_input = _Part("_datasets", Datasets.dataset_input)
     # -- tracking -----------------------------------------------------------------------
     create_experiment = _Part("_tracking", Tracking.create_experiment)
     get_experiment = _Part("_tracking", Tracking.get_experiment)
@@ -140,9 +141,19 @@ class Registry:
     log_params = _Part("_tracking", Tracking.log_params)
     log_metrics = _Part("_tracking", Tracking.log_metrics)
     set_run_tags = _Part("_tracking", Tracking.set_run_tags)
-    log_run_input = _Part("_tracking", Tracking.log_run_input)
-    log_run_artifact = _Part("_tracking", Tracking.log_run_artifact)
+    record_run_input = _Part("_tracking", Tracking.record_run_input)
+    record_run_artifact = _Part("_tracking", Tracking.record_run_artifact)
+    check_running = _Part("_tracking", Tracking.check_running)
     run_artifact = _Part("_tracking", Tracking.run_artifact)
+    # -- the content plane: paths in, digests to the operations above --------------------
+    register = _Part("_files", Files.register)
+    download = _Part("_files", Files.download)
+    load = _Part("_files", Files.load)
+    register_dataset = _Part("_files", Files.register_dataset)
+    download_dataset = _Part("_files", Files.download_dataset)
+    resolve_dataset_input = _Part("_files", Files.resolve_dataset_input)
+    log_run_input = _Part("_files", Files.log_run_input)
+    log_run_artifact = _Part("_files", Files.log_run_artifact)
     # -- lineage ------------------------------------------------------------------------
     lineage = _Part("_lineages", Lineages.lineage)
     diff = _Part("_lineages", Lineages.diff)

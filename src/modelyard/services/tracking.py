@@ -8,15 +8,13 @@ Every change is an audit event in the same transaction, like everything else.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
 from modelyard.domain import expressions
+from modelyard.domain.content import DataInput, StoredContent
 from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
     MAX_VERSION,
@@ -45,10 +43,10 @@ from modelyard.services.base import Context, UseCase
 from modelyard.services.datasets import Datasets
 from modelyard.services.operations import operation
 from modelyard.storage.content.manifest import check_path
+from modelyard.storage.content.presence import check_present
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import tracking_repository as repo
 
-Progress = Callable[[int], None]
 _STATUSES = frozenset(s.value for s in RunStatus)
 
 
@@ -251,10 +249,11 @@ class Tracking(UseCase):
                          after={"run_id": run_id, "tags": clean})
 
     @operation(Permission.CONTRIBUTE)
-    def log_run_input(self, run_id: str, ref: str | os.PathLike[str], *,
-                      actor: str | None = None) -> dict[str, Any]:
-        """Record a dataset the run read: a path, a ``.yard`` pointer or ``datasets:/N/V``."""
-        dataset = self.datasets.resolve_dataset_input(os.fspath(ref))
+    def record_run_input(self, run_id: str, ref: str | DataInput, *,
+                         actor: str | None = None) -> dict[str, Any]:
+        """Record a dataset the run read: ``datasets:/N/V`` or data described by digest
+        (``log_run_input`` describes a path or pointer first)."""
+        dataset = self.datasets.dataset_input(ref)
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
             self._running(conn, run_id)
@@ -264,21 +263,17 @@ class Tracking(UseCase):
         return dataset
 
     @operation(Permission.CONTRIBUTE)
-    def log_run_artifact(
-        self, run_id: str, path: str | os.PathLike[str], *, artifact_path: str | None = None,
-        flavor: str | None = None, actor: str | None = None, progress: Progress | None = None,
+    def record_run_artifact(
+        self, run_id: str, content: StoredContent, artifact_path: str, *,
+        flavor: str | None = None, actor: str | None = None,
     ) -> RunArtifact:
-        """Store a file or folder as ``runs:/<run_id>/<artifact_path>`` (default: its name)."""
-        source = Path(path)
-        if not source.exists():
-            raise InvalidInput(f"artifact path {str(path)!r} does not exist", path=str(path))
-        target = check_path(artifact_path or source.name)
-        with self.db.read() as conn:
-            self._running(conn, run_id)  # before storing: a closed run gets no new content
-        stored = self.store.put_tree(source, progress=progress)
-        artifact = RunArtifact(path=target, digest=stored.digest, kind=stored.kind,
-                               artifact_name=source.name if stored.kind == "file" else "",
-                               size=stored.size, file_count=stored.file_count, flavor=flavor)
+        """Record content already in the store as ``runs:/<run_id>/<artifact_path>``
+        (``log_run_artifact`` stores a path first)."""
+        target = check_path(artifact_path)
+        check_present(self.store, content)
+        artifact = RunArtifact(path=target, digest=content.digest, kind=content.kind,
+                               artifact_name=content.name, size=content.size,
+                               file_count=content.file_count, flavor=flavor)
         who, now = self._actor(actor), self.clock()
         with self.db.transaction() as conn:
             self._running(conn, run_id)
@@ -287,8 +282,14 @@ class Tracking(UseCase):
             audit.record(conn, at=now, actor=who, action="run.artifact",
                          before={"run_id": run_id, "path": target, "digest": before.digest}
                          if before else None,
-                         after={"run_id": run_id, "path": target, "digest": stored.digest})
+                         after={"run_id": run_id, "path": target, "digest": content.digest})
         return artifact
+
+    @operation(Permission.READ)
+    def check_running(self, run_id: str) -> None:
+        """Raise unless the run is open for logging (checked before content is stored)."""
+        with self.db.read() as conn:
+            self._running(conn, run_id)
 
     @operation(Permission.READ)
     def run_artifact(self, uri: str) -> tuple[Run, RunArtifact]:
