@@ -24,6 +24,7 @@ class _RunsAsPrincipal(Protocol):
 @dataclass(frozen=True)
 class Operation:
     name: str  # the method name, as the Python API spells it
+    part: str  # the use-case class that defines it
     permission: Permission
     summary: str  # the first line of the docstring
 
@@ -40,7 +41,8 @@ def operation(permission: Permission) -> Callable[[F], F]:
         if name in OPERATIONS:
             raise RuntimeError(f"operation {name!r} is declared twice")
         doc = (method.__doc__ or "").strip().splitlines()
-        OPERATIONS[name] = Operation(name, permission, doc[0] if doc else "")
+        part = method.__qualname__.split(".")[0]
+        OPERATIONS[name] = Operation(name, part, permission, doc[0] if doc else "")
         what = name.replace("_", " ")
 
         @functools.wraps(method)

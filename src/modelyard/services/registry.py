@@ -1,10 +1,11 @@
 """The registry: every use case of the core behind one object (``modelyard.connect()``).
 
-The use cases are composed explicitly (lifecycle is handed governance, catalog the dataset
-resolver, the content plane this facade as its metadata API, …) and the facade exposes each
-public operation once, typed, through ``_Part``.
-Every exposed method is declared in the operation table (``services.operations``) with the
-permission it needs, and runs as the registry's principal.
+``RegistryApi`` lists every public operation once, typed (``_Op``); ``Registry`` is its
+embedded face, binding each to a use case composed here explicitly (lifecycle is handed
+governance, catalog the dataset resolver, the content plane this facade as its metadata
+API, …), and the remote client is its other face. Every operation is declared in the
+operation table (``services.operations``) with the permission it needs, and runs as the
+face's principal.
 """
 
 from __future__ import annotations
@@ -33,24 +34,121 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class _Part(Generic[S, P, R]):
-    """``Registry.x`` is ``method`` bound to the use-case object in attribute ``part``."""
+class _Op(Generic[S, P, R]):
+    """``api.x``: the operation ``method``, bound by the face (``_bind``) that holds it.
 
-    def __init__(self, part: str, method: Callable[Concatenate[S, P], R]) -> None:
-        self.part = part
+    Typed as ``method`` without its ``self``, so mypy checks every call on every face."""
+
+    def __init__(self, method: Callable[Concatenate[S, P], R]) -> None:
         self.method = method
+        self.name = method.__name__
+        self.part = method.__qualname__.split(".")[0]  # the use-case class that defines it
 
     @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _Part[S, P, R]: ...
+    def __get__(self, obj: None, owner: type[Any]) -> _Op[S, P, R]: ...
     @overload
-    def __get__(self, obj: Registry, owner: type[Any]) -> Callable[P, R]: ...
-    def __get__(self, obj: Registry | None, owner: type[Any]) -> Any:
+    def __get__(self, obj: RegistryApi, owner: type[Any]) -> Callable[P, R]: ...
+    def __get__(self, obj: RegistryApi | None, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        return types.MethodType(self.method, getattr(obj, self.part))
+        return obj._bind(self)
 
 
-class Registry:
+class RegistryApi:
+    """The registry's public API, listed once. Each face says how an operation runs:
+    ``Registry`` binds it to its in-process use cases; the remote client sends it to a
+    server (all but the content plane's, which run on the caller's side)."""
+
+    @property
+    def principal(self) -> Principal:
+        raise NotImplementedError
+
+    @property
+    def user(self) -> str:
+        return self.principal.user
+
+    def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def operations(cls) -> dict[str, _Op[Any, ..., Any]]:
+        """Every operation of the API by name (what a server serves, a client sends)."""
+        return {name: value for name, value in vars(RegistryApi).items()
+                if isinstance(value, _Op)}
+
+    # -- models and versions ------------------------------------------------------------
+    create_model = _Op(Catalog.create_model)
+    get_model = _Op(Catalog.get_model)
+    list_models = _Op(Catalog.list_models)
+    delete_model = _Op(Catalog.delete_model)
+    create_version = _Op(Catalog.create_version)
+    get_version = _Op(Catalog.get_version)
+    list_versions = _Op(Catalog.list_versions)
+    search_versions = _Op(Catalog.search_versions)
+    set_tags = _Op(Catalog.set_tags)
+    set_tag = _Op(Catalog.set_tag)
+    set_description = _Op(Catalog.set_description)
+    delete_version = _Op(Catalog.delete_version)
+    # -- lifecycle ----------------------------------------------------------------------
+    transition = _Op(Lifecycle.transition)
+    rollback = _Op(Lifecycle.rollback)
+    set_alias = _Op(Lifecycle.set_alias)
+    delete_alias = _Op(Lifecycle.delete_alias)
+    history = _Op(Lifecycle.history)
+    # -- the store ----------------------------------------------------------------------
+    verify = _Op(Artifacts.verify)
+    added_bytes = _Op(Artifacts.added_bytes)
+    # -- governance ---------------------------------------------------------------------
+    set_policy = _Op(Governance.set_policy)
+    get_policy = _Op(Governance.get_policy)
+    request_promotion = _Op(Governance.request_promotion)
+    approve = _Op(Governance.approve)
+    reject = _Op(Governance.reject)
+    cancel = _Op(Governance.cancel)
+    get_request = _Op(Governance.get_request)
+    list_requests = _Op(Governance.list_requests)
+    # -- oversight ----------------------------------------------------------------------
+    audit = _Op(Oversight.audit)
+    verify_audit = _Op(Oversight.verify_audit)
+    audit_checkpoint = _Op(Oversight.audit_checkpoint)
+    dossier = _Op(Oversight.dossier)
+    # -- datasets -----------------------------------------------------------------------
+    create_dataset_version = _Op(Datasets.create_dataset_version)
+    get_dataset = _Op(Datasets.get_dataset)
+    list_datasets = _Op(Datasets.list_datasets)
+    dataset_input = _Op(Datasets.dataset_input)
+    # -- tracking -----------------------------------------------------------------------
+    create_experiment = _Op(Tracking.create_experiment)
+    get_experiment = _Op(Tracking.get_experiment)
+    list_experiments = _Op(Tracking.list_experiments)
+    create_run = _Op(Tracking.create_run)
+    end_run = _Op(Tracking.end_run)
+    get_run = _Op(Tracking.get_run)
+    list_runs = _Op(Tracking.list_runs)
+    metric_history = _Op(Tracking.metric_history)
+    log_params = _Op(Tracking.log_params)
+    log_metrics = _Op(Tracking.log_metrics)
+    set_run_tags = _Op(Tracking.set_run_tags)
+    record_run_input = _Op(Tracking.record_run_input)
+    record_run_artifact = _Op(Tracking.record_run_artifact)
+    check_running = _Op(Tracking.check_running)
+    run_artifact = _Op(Tracking.run_artifact)
+    # -- the content plane: paths in, digests to the operations above --------------------
+    register = _Op(Files.register)
+    download = _Op(Files.download)
+    load = _Op(Files.load)
+    register_dataset = _Op(Files.register_dataset)
+    download_dataset = _Op(Files.download_dataset)
+    resolve_dataset_input = _Op(Files.resolve_dataset_input)
+    log_run_input = _Op(Files.log_run_input)
+    log_run_artifact = _Op(Files.log_run_artifact)
+    # -- lineage ------------------------------------------------------------------------
+    lineage = _Op(Lineages.lineage)
+    diff = _Op(Lineages.diff)
+    model_descriptor = _Op(Lineages.model_descriptor)
+
+
+class Registry(RegistryApi):
     """Models, versions, lifecycle, governance, tracking, datasets and audit, as one API.
 
     Embedded, ``user`` names a principal with every role; a server passes the principal it
@@ -71,6 +169,14 @@ class Registry:
         self._lineages = Lineages(self.ctx)
         self._oversight = Oversight(self.ctx, self._governance)
         self._files = Files(self, LocalContent(store))
+        self._parts: dict[str, object] = {
+            type(part).__name__: part for part in (
+                self._datasets, self._catalog, self._governance, self._lifecycle,
+                self._artifacts, self._tracking, self._lineages, self._oversight,
+                self._files)}
+
+    def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
+        return types.MethodType(op.method, self._parts[op.part])
 
     @property
     def db(self) -> Database:
@@ -83,81 +189,6 @@ class Registry:
     @property
     def principal(self) -> Principal:
         return self.ctx.principal
-
-    @property
-    def user(self) -> str:
-        return self.ctx.principal.user
-
-    # -- models and versions ------------------------------------------------------------
-    create_model = _Part("_catalog", Catalog.create_model)
-    get_model = _Part("_catalog", Catalog.get_model)
-    list_models = _Part("_catalog", Catalog.list_models)
-    delete_model = _Part("_catalog", Catalog.delete_model)
-    create_version = _Part("_catalog", Catalog.create_version)
-    get_version = _Part("_catalog", Catalog.get_version)
-    list_versions = _Part("_catalog", Catalog.list_versions)
-    search_versions = _Part("_catalog", Catalog.search_versions)
-    set_tags = _Part("_catalog", Catalog.set_tags)
-    set_tag = _Part("_catalog", Catalog.set_tag)
-    set_description = _Part("_catalog", Catalog.set_description)
-    delete_version = _Part("_catalog", Catalog.delete_version)
-    # -- lifecycle ----------------------------------------------------------------------
-    transition = _Part("_lifecycle", Lifecycle.transition)
-    rollback = _Part("_lifecycle", Lifecycle.rollback)
-    set_alias = _Part("_lifecycle", Lifecycle.set_alias)
-    delete_alias = _Part("_lifecycle", Lifecycle.delete_alias)
-    history = _Part("_lifecycle", Lifecycle.history)
-    # -- the store ----------------------------------------------------------------------
-    verify = _Part("_artifacts", Artifacts.verify)
-    added_bytes = _Part("_artifacts", Artifacts.added_bytes)
-    # -- governance ---------------------------------------------------------------------
-    set_policy = _Part("_governance", Governance.set_policy)
-    get_policy = _Part("_governance", Governance.get_policy)
-    request_promotion = _Part("_governance", Governance.request_promotion)
-    approve = _Part("_governance", Governance.approve)
-    reject = _Part("_governance", Governance.reject)
-    cancel = _Part("_governance", Governance.cancel)
-    get_request = _Part("_governance", Governance.get_request)
-    list_requests = _Part("_governance", Governance.list_requests)
-    # -- oversight ----------------------------------------------------------------------
-    audit = _Part("_oversight", Oversight.audit)
-    verify_audit = _Part("_oversight", Oversight.verify_audit)
-    audit_checkpoint = _Part("_oversight", Oversight.audit_checkpoint)
-    dossier = _Part("_oversight", Oversight.dossier)
-    # -- datasets -----------------------------------------------------------------------
-    create_dataset_version = _Part("_datasets", Datasets.create_dataset_version)
-    get_dataset = _Part("_datasets", Datasets.get_dataset)
-    list_datasets = _Part("_datasets", Datasets.list_datasets)
-    dataset_input = _Part("_datasets", Datasets.dataset_input)
-    # -- tracking -----------------------------------------------------------------------
-    create_experiment = _Part("_tracking", Tracking.create_experiment)
-    get_experiment = _Part("_tracking", Tracking.get_experiment)
-    list_experiments = _Part("_tracking", Tracking.list_experiments)
-    create_run = _Part("_tracking", Tracking.create_run)
-    end_run = _Part("_tracking", Tracking.end_run)
-    get_run = _Part("_tracking", Tracking.get_run)
-    list_runs = _Part("_tracking", Tracking.list_runs)
-    metric_history = _Part("_tracking", Tracking.metric_history)
-    log_params = _Part("_tracking", Tracking.log_params)
-    log_metrics = _Part("_tracking", Tracking.log_metrics)
-    set_run_tags = _Part("_tracking", Tracking.set_run_tags)
-    record_run_input = _Part("_tracking", Tracking.record_run_input)
-    record_run_artifact = _Part("_tracking", Tracking.record_run_artifact)
-    check_running = _Part("_tracking", Tracking.check_running)
-    run_artifact = _Part("_tracking", Tracking.run_artifact)
-    # -- the content plane: paths in, digests to the operations above --------------------
-    register = _Part("_files", Files.register)
-    download = _Part("_files", Files.download)
-    load = _Part("_files", Files.load)
-    register_dataset = _Part("_files", Files.register_dataset)
-    download_dataset = _Part("_files", Files.download_dataset)
-    resolve_dataset_input = _Part("_files", Files.resolve_dataset_input)
-    log_run_input = _Part("_files", Files.log_run_input)
-    log_run_artifact = _Part("_files", Files.log_run_artifact)
-    # -- lineage ------------------------------------------------------------------------
-    lineage = _Part("_lineages", Lineages.lineage)
-    diff = _Part("_lineages", Lineages.diff)
-    model_descriptor = _Part("_lineages", Lineages.model_descriptor)
 
     def close(self) -> None:
         self.db.dispose()
