@@ -123,7 +123,7 @@ def _add_user(conn: Connection, name: str, role: Role, who: Actor, now: datetime
     row = access.insert_user(conn, name=name, role=role.value, at=now, by=who.user)
     audit.record(conn, at=now, actor=who, action="user.create",
                  after={"user": name, "role": role.value})
-    _token, plaintext = _issue(conn, row, "", None, who, now)
+    _, plaintext = _issue(conn, row, "", None, who, now)
     return _to_user(row), plaintext
 
 
