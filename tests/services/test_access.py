@@ -286,6 +286,31 @@ def test_a_disabled_users_tokens_stop_working_and_the_last_admin_stays(
         Access(reg.ctx).set_role("edd", "viewer")
 
 
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(
+    reg: Registry, admin: tuple[Access, str], clock: Clock
+) -> None:
+    root, _ = admin
+    root.create_user("ann", "admin")
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def demote(name: str) -> None:
+        start.wait()
+        try:
+            root.set_role(name, "viewer")
+            outcomes.append("demoted")
+        except InvalidTransition:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=demote, args=(n,)) for n in ("root", "ann")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["demoted", "refused"]
+    assert [u.role for u in Access(reg.ctx).list_users()].count(Role.ADMIN) == 1
+
+
 def test_every_change_is_audited_without_secrets_and_verify_still_passes(
     reg: Registry, admin: tuple[Access, str], clock: Clock, model_dir: Path
 ) -> None:
