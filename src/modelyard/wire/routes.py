@@ -102,10 +102,9 @@ def _wire_type(annotation: Any) -> Any:
 
 def _wire_member(tp: Any) -> Any:
     origin = get_origin(tp)
-    if origin in (Iterable, list, tuple) or (origin is not None and origin.__name__ == "Iterable"):
+    if origin in (Iterable, list):
         args = get_args(tp)
-        return list[_wire_type(args[0])] if args else list[Any]
+        return list.__class_getitem__(_wire_type(args[0]) if args else Any)
     if origin is Mapping:
-        key, value = get_args(tp)
-        return dict[key, value]  # type: ignore[valid-type]
+        return dict.__class_getitem__(get_args(tp))
     return tp
