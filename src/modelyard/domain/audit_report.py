@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.domain.policy import ChainReport
 
 Subject = tuple[str, str, int | None]
@@ -32,7 +33,7 @@ def _always_logged(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Disagreement:
+class Disagreement(Record):
     """One field on which the current tables and the replayed audit log differ."""
 
     kind: str
@@ -41,6 +42,7 @@ class Disagreement:
     field: str
     state: Any
     log: Any
+    computed = ("message",)
 
     def describe(self) -> str:
         subject = f"{self.kind} {self.name!r}" if self.kind in ("model", "dataset") else (
@@ -54,10 +56,7 @@ class Disagreement:
         return (f"{subject}: {self.field}: state says {_show(self.state)}, "
                 f"log says {_show(self.log)}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "number": self.number,
-                "field": self.field, "state": self.state, "log": self.log,
-                "message": self.describe()}
+    message = property(describe)  # what the JSON form shows
 
 
 def _show(value: Any) -> str:
@@ -90,16 +89,13 @@ def _order(subject: Subject) -> tuple[str, str, int]:
 
 
 @dataclass(frozen=True)
-class CheckpointCheck:
+class CheckpointCheck(Record):
     """Whether the current log still extends a signed checkpoint."""
 
     seq: int
     hash: str
     ok: bool
     reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash, "ok": self.ok, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -108,6 +104,7 @@ class AuditReport(ChainReport):
 
     disagreements: tuple[Disagreement, ...] = field(default=())
     checkpoint: CheckpointCheck | None = None
+    computed = ("chain_ok", "ok")
 
     @property
     def chain_ok(self) -> bool:
@@ -126,11 +123,3 @@ class AuditReport(ChainReport):
             lines.append(f"checkpoint at event {self.checkpoint.seq}: {self.checkpoint.reason}")
         lines += [d.describe() for d in self.disagreements]
         return lines
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked, "bad_seq": self.bad_seq, "reason": self.reason,
-            "chain_ok": self.chain_ok, "ok": self.ok,
-            "disagreements": [d.to_dict() for d in self.disagreements],
-            "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
-        }

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.domain.names import check_model_name, check_version_number
 from modelyard.errors import InvalidInput
 
@@ -13,7 +13,7 @@ SCHEME = "datasets:/"
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(Record):
     name: str
     version: int
     digest: str
@@ -26,16 +26,11 @@ class DatasetVersion:
     tags: dict[str, str]
     created_by: str
     created_at: datetime
+    computed = ("uri",)
 
     @property
     def uri(self) -> str:
         return f"{SCHEME}{self.name}/{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = self.created_at.isoformat()
-        data["uri"] = self.uri
-        return data
 
 
 def is_dataset_uri(text: object) -> bool:

@@ -1,4 +1,5 @@
-"""What the registry hands out: plain, immutable records with JSON-ready ``to_dict``.
+"""What the registry hands out: plain, immutable records, encoded and decoded by
+``domain.codec`` (``to_dict`` is its JSON-ready form).
 
 Field names here are the contract shared by the Python API, ``--json`` CLI output and
 the REST API, so they are spelled once, in this module.
@@ -6,9 +7,11 @@ the REST API, so they are spelled once, in this module.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from modelyard.domain.codec import Record
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -16,7 +19,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class RegisteredModel:
+class RegisteredModel(Record):
     name: str
     description: str
     tags: dict[str, str]
@@ -28,15 +31,9 @@ class RegisteredModel:
     version_count: int
     aliases: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = _iso(self.created_at)
-        data["updated_at"] = _iso(self.updated_at)
-        return data
-
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(Record):
     name: str
     version: int
     digest: str
@@ -54,17 +51,11 @@ class ModelVersion:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    computed = ("uri",)
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["created_at"] = _iso(self.created_at)
-        data["updated_at"] = _iso(self.updated_at)
-        data["uri"] = self.uri
-        return data
 
     def filter_context(self) -> dict[str, Any]:
         """The view the expression language evaluates (searches and policy gates)."""
@@ -86,7 +77,7 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
-class AuditEvent:
+class AuditEvent(Record):
     seq: int
     at: datetime
     actor: str
@@ -100,14 +91,9 @@ class AuditEvent:
     hash: str
     via: str | None = None  # the admin who acted on behalf of ``actor``, if anyone
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["at"] = _iso(self.at)
-        return data
-
 
 @dataclass(frozen=True)
-class HistoryState:
+class HistoryState(Record):
     """A model's lifecycle as of a moment, rebuilt from its audit events."""
 
     name: str
@@ -118,20 +104,9 @@ class HistoryState:
     deleted: list[int]
     events: list[AuditEvent]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "at": _iso(self.at),
-            "production": self.production,
-            "stages": {str(k): v for k, v in sorted(self.stages.items())},
-            "aliases": dict(sorted(self.aliases.items())),
-            "deleted": list(self.deleted),
-            "events": [e.to_dict() for e in self.events],
-        }
-
 
 @dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(Record):
     """``verify``: damage (fails it), what ``--repair`` put back, and temporary files left
     by killed writers (reported, never a failure: ``modelyard cleanup`` removes them)."""
 
@@ -141,10 +116,8 @@ class VerifyReport:
     repaired: list[str] = field(default_factory=list)
     leftover_count: int = 0
     leftover_bytes: int = 0
+    computed = ("ok",)
 
     @property
     def ok(self) -> bool:
         return not self.corrupt and not self.missing
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}

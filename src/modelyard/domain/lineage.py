@@ -8,9 +8,11 @@ prints them with one loop and scripts read them with one rule. Metrics add a ``d
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from modelyard.domain.codec import Record
 
 
 def _change(old: Any, new: Any) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def diff_datasets(
 
 
 @dataclass(frozen=True)
-class VersionDiff:
+class VersionDiff(Record):
     name: str
     from_version: int
     to_version: int
@@ -65,17 +67,15 @@ class VersionDiff:
     code: dict[str, Any]
     packages: dict[str, Any]
     files: dict[str, list[str]]
+    computed = ("identical_content",)
 
     @property
     def identical_content(self) -> bool:
         return self.from_digest == self.to_digest
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "identical_content": self.identical_content}
-
 
 @dataclass(frozen=True)
-class Lineage:
+class Lineage(Record):
     """Where a version came from (run, experiment, data, code, environment, parent) and
     which versions came from it."""
 
@@ -94,6 +94,3 @@ class Lineage:
     parent: dict[str, Any] | None
     descendants: list[dict[str, Any]]
     model: dict[str, Any] | None  # the flavor descriptor: flavor, signature, input example
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "created_at": self.created_at.isoformat()}

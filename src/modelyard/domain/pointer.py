@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from modelyard.domain.codec import Record
 from modelyard.errors import InvalidInput
 
 FORMAT = 1
@@ -24,17 +25,13 @@ _VALID = ("a valid pointer reads: 'format: 1', 'hash: blake3', 'kind: file' (or 
 
 
 @dataclass(frozen=True, slots=True)
-class Pointer:
+class Pointer(Record):
     """What one pointer file records about its data."""
 
     digest: str
     kind: Kind
     size: int
     file_count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"digest": self.digest, "kind": self.kind, "size": self.size,
-                "file_count": self.file_count}
 
 
 def render(pointer: Pointer) -> str:

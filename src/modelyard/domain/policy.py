@@ -10,13 +10,13 @@ services, and the tests, ask "may this person decide?" without a database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from modelyard.domain import expressions
-from modelyard.domain.entities import _iso
+from modelyard.domain.codec import Record
 from modelyard.domain.expression_eval import evaluate
 from modelyard.errors import InvalidInput
 
@@ -44,7 +44,7 @@ class RequestKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Policy:
+class Policy(Record):
     name: str
     policy_version: int  # 0: the default, no policy set yet
     approvals: int = 1
@@ -55,10 +55,13 @@ class Policy:
     created_by: str | None = None
     created_at: datetime | None = None
     comment: str = ""
+    computed = ("default",)
 
     @property
     def is_default(self) -> bool:
         return self.policy_version == 0
+
+    default = is_default  # the name the JSON form gives it
 
     def rules(self) -> dict[str, Any]:
         """The content that decides (what the audit log records as before/after)."""
@@ -68,17 +71,6 @@ class Policy:
             "gates": list(self.gates),
             "allow_self_approval": self.allow_self_approval,
             "rollback_needs_approval": self.rollback_needs_approval,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "policy_version": self.policy_version,
-            "default": self.is_default,
-            **self.rules(),
-            "created_by": self.created_by,
-            "created_at": _iso(self.created_at),
-            "comment": self.comment,
         }
 
 
@@ -156,15 +148,12 @@ def approvals_reached(policy: Policy, approvals: int) -> bool:
 
 
 @dataclass(frozen=True)
-class GateResult:
+class GateResult(Record):
     """One gate's evidence: the expression, the values it saw, and the outcome."""
 
     gate: str
     passed: bool
     values: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def describe(self) -> str:
         seen = ", ".join(f"{k}={v!r}" for k, v in sorted(self.values.items()))
@@ -191,18 +180,15 @@ def gate_failures(results: Iterable[GateResult]) -> str:
 
 
 @dataclass(frozen=True)
-class DecisionRecord:
+class DecisionRecord(Record):
     actor: str
     decision: str
     comment: str
     at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "at": _iso(self.at)}
-
 
 @dataclass(frozen=True)
-class PromotionRequest:
+class PromotionRequest(Record):
     """A request to put one version in production, and everything that decided it."""
 
     id: int
@@ -221,6 +207,7 @@ class PromotionRequest:
     closed_by: str | None = None
     closed_at: datetime | None = None
     close_reason: str = ""
+    computed = ("gates_passed", "approvals")
 
     @property
     def approvals(self) -> list[str]:
@@ -230,30 +217,16 @@ class PromotionRequest:
     def gates_passed(self) -> bool:
         return all(g.passed for g in self.gates)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "name": self.name, "version": self.version, "digest": self.digest,
-            "kind": self.kind, "policy_version": self.policy_version, "status": self.status,
-            "requested_by": self.requested_by, "requested_at": _iso(self.requested_at),
-            "comment": self.comment, "production_version": self.production_version,
-            "gates": [g.to_dict() for g in self.gates], "gates_passed": self.gates_passed,
-            "approvals": self.approvals, "decisions": [d.to_dict() for d in self.decisions],
-            "closed_by": self.closed_by, "closed_at": _iso(self.closed_at),
-            "close_reason": self.close_reason,
-        }
-
 
 @dataclass(frozen=True)
-class ChainReport:
+class ChainReport(Record):
     """The audit chain recomputed: how many events, and the first bad one if any."""
 
     checked: int
     bad_seq: int | None
     reason: str
+    computed: ClassVar[tuple[str, ...]] = ("ok",)  # AuditReport adds to it
 
     @property
     def ok(self) -> bool:
         return self.bad_seq is None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}

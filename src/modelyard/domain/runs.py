@@ -7,11 +7,12 @@ output and (later) REST, and ``Run.filter_context`` is the view the filter langu
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.domain.entities import _iso
 from modelyard.errors import InvalidInput
 
@@ -53,7 +54,7 @@ def is_run_uri(text: object) -> bool:
 
 
 @dataclass(frozen=True)
-class Experiment:
+class Experiment(Record):
     name: str
     description: str
     tags: dict[str, str]
@@ -61,23 +62,17 @@ class Experiment:
     created_at: datetime
     run_count: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "created_at": _iso(self.created_at)}
-
 
 @dataclass(frozen=True)
-class MetricPoint:
+class MetricPoint(Record):
     key: str
     value: float
     step: int
     timestamp: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "timestamp": _iso(self.timestamp)}
-
 
 @dataclass(frozen=True)
-class RunArtifact:
+class RunArtifact(Record):
     path: str
     digest: str
     kind: str  # "file" or "dir"
@@ -86,12 +81,9 @@ class RunArtifact:
     file_count: int
     flavor: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class Run:
+class Run(Record):
     run_id: str
     experiment: str
     name: str
@@ -106,17 +98,11 @@ class Run:
     environment: dict[str, Any]
     datasets: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[RunArtifact] = field(default_factory=list)
+    computed = ("git_commit",)
 
     @property
     def git_commit(self) -> str | None:
         return (self.git or {}).get("commit")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["start_time"] = _iso(self.start_time)
-        data["end_time"] = _iso(self.end_time)
-        data["git_commit"] = self.git_commit
-        return data
 
     def filter_context(self) -> dict[str, Any]:
         """The view ``runs list --filter`` evaluates (the same language as versions)."""
