@@ -21,9 +21,9 @@ import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from modelyard.domain import workpaths
+from modelyard.domain.codec import Record
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.services.data.links import place
 from modelyard.services.data.progress import NULL_METER, Meter
@@ -52,17 +52,12 @@ class _Plan:
 
 
 @dataclass(frozen=True)
-class CheckoutReport:
+class CheckoutReport(Record):
     restored: list[str]
     unchanged: list[str]
     files_written: int
     files_removed: int
     links: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"restored": self.restored, "unchanged": self.unchanged,
-                "files_written": self.files_written, "files_removed": self.files_removed,
-                "links": dict(self.links)}
 
 
 def checkout(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,

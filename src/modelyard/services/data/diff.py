@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from modelyard.domain import pointer as pointers
 from modelyard.domain import workpaths
+from modelyard.domain.codec import Record
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import NotFound
 from modelyard.services.data import git
@@ -25,16 +25,12 @@ from modelyard.storage.content.manifest import diff as manifest_diff
 
 
 @dataclass
-class DiffReport:
+class DiffReport(Record):
     old: str
     new: str
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"old": self.old, "new": self.new, "added": self.added,
-                "removed": self.removed, "modified": self.modified}
 
 
 def pointers_at(ws: Workspace, rev: str) -> dict[str, Pointer]:

@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.errors import IntegrityError, NotFound
 from modelyard.services.data import cache_integrity
 from modelyard.services.data.remotes import get_remote, open_remote
@@ -24,7 +24,7 @@ from modelyard.storage.content.objects import ObjectStore
 
 
 @dataclass
-class StatusReport:
+class StatusReport(Record):
     tracked: int = 0
     modified: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
@@ -32,17 +32,12 @@ class StatusReport:
     corrupted_in_cache: list[str] = field(default_factory=list)
     not_pushed: list[str] = field(default_factory=list)
     remote: str | None = None
+    computed = ("clean",)
 
     @property
     def clean(self) -> bool:
         return not (self.modified or self.missing or self.not_in_cache
                     or self.corrupted_in_cache or self.not_pushed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tracked": self.tracked, "modified": self.modified, "missing": self.missing,
-                "not_in_cache": self.not_in_cache,
-                "corrupted_in_cache": self.corrupted_in_cache, "not_pushed": self.not_pushed,
-                "remote": self.remote, "clean": self.clean}
 
 
 def status(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,

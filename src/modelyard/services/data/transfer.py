@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.errors import IntegrityError, NotFound
 from modelyard.services.data import cache_integrity
 from modelyard.services.data.checkout import CheckoutReport, checkout
@@ -41,7 +41,7 @@ class Objects:
 
 
 @dataclass(frozen=True)
-class TransferReport:
+class TransferReport(Record):
     remote: str
     transferred: int
     bytes: int
@@ -49,10 +49,6 @@ class TransferReport:
     bytes_sent: int = 0
     """What actually moved: a chunked file sends (push) or downloads (fetch) only the
     chunks the other side lacked."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"remote": self.remote, "transferred": self.transferred, "bytes": self.bytes,
-                "bytes_sent": self.bytes_sent, "already_present": self.already_present}
 
 
 def object_digests(cache: ObjectStore, tracked: Iterable[Tracked],

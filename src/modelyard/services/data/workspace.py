@@ -21,6 +21,7 @@ from typing import Any
 
 from modelyard.domain import pointer as pointers
 from modelyard.domain import workpaths
+from modelyard.domain.codec import Record
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.services.data import git
@@ -40,13 +41,10 @@ _LOCAL_IGNORES = f"/cache/\n/state.db*\n/tmp/\n/{LOCAL_CONFIG}\n"
 
 
 @dataclass
-class Remote:
+class Remote(Record):
     name: str
     url: str
     options: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "url": self.url, "options": dict(self.options)}
 
 
 @dataclass

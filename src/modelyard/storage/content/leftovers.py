@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.storage.content.objects import ObjectStore
 
 DEFAULT_GRACE = 3600.0  # seconds: far longer than any single object write takes
@@ -23,14 +23,11 @@ _TEMP_RE = re.compile(r"\.modelyard-[0-9a-f]{16}\.tmp")
 
 
 @dataclass(frozen=True, slots=True)
-class Leftover:
+class Leftover(Record):
     path: str
     size: int
     age_seconds: float
     upload_id: str | None = None  # an incomplete S3 multipart upload
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def find_leftovers(store: ObjectStore) -> list[Leftover]:
