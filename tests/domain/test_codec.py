@@ -278,6 +278,10 @@ def test_lists_and_pages_encode_and_decode() -> None:
     assert decode(Page[ModelVersion], {"items": []}).next_page_token is None
     mixed = [EVENT, GATE]
     assert encode(mixed) == [EVENT_DICT, GATE_DICT]
+    run = next(record for record, _ in EXAMPLES if isinstance(record, Run))
+    pair = encode((run, ARTIFACT))  # what reg.run_artifact returns
+    assert pair == [run.to_dict(), ARTIFACT_DICT]
+    assert decode(tuple[Run, RunArtifact], pair) == (run, ARTIFACT)
 
 
 def test_decoded_times_carry_standard_library_zones() -> None:
@@ -296,7 +300,8 @@ def test_special_floats_encode_as_json_dumps_writes_them() -> None:
 @pytest.mark.parametrize(("data", "message"), [
     ({**EVENT_DICT, "seq": "seven"}, "invalid AuditEvent: seq: Input should be a valid integer"),
     ({**EVENT_DICT, "at": "yesterday"}, "invalid AuditEvent: at: Input should be a valid datetime"),
-    ({k: v for k, v in EVENT_DICT.items() if k != "actor"}, "invalid AuditEvent: actor: Field required"),
+    ({k: v for k, v in EVENT_DICT.items() if k != "actor"},
+     "invalid AuditEvent: actor: Field required"),
     ([EVENT_DICT], "invalid AuditEvent: value: Input should be"),
     ("not a record", "invalid AuditEvent: value: Input should be"),
 ])
