@@ -23,7 +23,7 @@ from modelyard.errors import (
 )
 
 if TYPE_CHECKING:
-    from modelyard.services.registry import Registry
+    from modelyard.services.registry import Registry, RegistryApi
     from modelyard.tracking import Run, start_run
 
 __version__ = "0.1.0"
@@ -53,18 +53,32 @@ def connect(
     user: str | None = None,
     home: str | os.PathLike[str] | None = None,
     storage_options: dict[str, Any] | None = None,
-) -> Registry:
-    """Open a registry. Arguments override ``MODELYARD_*`` variables, which override defaults."""
+    token: str | None = None,
+) -> RegistryApi:
+    """Open a registry. Arguments override ``MODELYARD_*`` variables, which override defaults.
+
+    ``http(s)://`` opens a Modelyard server as the principal of ``token`` (or
+    ``MODELYARD_TOKEN``), with the same methods, results and errors as the embedded one.
+    """
+    settings = Settings.resolve(registry, store, user, home)
+    if settings.registry_uri.startswith(("http://", "https://")):
+        from modelyard.client.remote import RemoteRegistry
+
+        return RemoteRegistry(settings.registry_uri, token=token)
+    return open_embedded(settings, storage_options)
+
+
+def open_embedded(settings: Settings, storage_options: dict[str, Any] | None = None
+                  ) -> Registry:
+    """The registry in this process: its database and object store opened directly."""
     from modelyard.services.registry import Registry
     from modelyard.storage.content.objects import ObjectStore
     from modelyard.storage.sql.database import Database
 
-    settings = Settings.resolve(registry, store, user, home)
     if settings.registry_uri.startswith(("http://", "https://")):
-        raise InvalidInput(
-            "connecting to a Modelyard server over HTTP is not available in this version",
-            hint="use a sqlite:/// or postgresql:// registry URL",
-        )
+        raise InvalidInput(f"{settings.registry_uri} is a server; this needs the registry's "
+                           "database", hint="run it where the server runs, with its "
+                                            "postgresql:// URL")
     database = Database(settings.registry_uri)
     return Registry(database, ObjectStore(settings.store_uri, storage_options, registry=True),
                     user=settings.user)

@@ -26,13 +26,13 @@ from modelyard.domain.runs import Run as RunRecord
 from modelyard.domain.runs import RunArtifact, RunStatus
 from modelyard.environment import git_state, python_environment
 from modelyard.flavors import save_model
-from modelyard.services.registry import Registry
+from modelyard.services.registry import RegistryApi
 
 
 class Run:
     """A live run: log to it while it runs, then leave the ``with`` block (or ``end()``)."""
 
-    def __init__(self, registry: Registry, record: RunRecord, *, owns_registry: bool) -> None:
+    def __init__(self, registry: RegistryApi, record: RunRecord, *, owns_registry: bool) -> None:
         self.registry = registry
         self.run_id = record.run_id
         self.experiment = record.experiment
@@ -118,7 +118,7 @@ class Run:
 
 
 def start_run(
-    experiment: str = "default", name: str | None = None, *, registry: Registry | None = None,
+    experiment: str = "default", name: str | None = None, *, registry: RegistryApi | None = None,
     tags: dict[str, Any] | None = None, cwd: str | os.PathLike[str] | None = None,
 ) -> Run:
     """Open a run in ``experiment`` (created if missing) on ``registry`` (default:

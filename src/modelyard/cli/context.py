@@ -22,8 +22,7 @@ class CliState:
     def registry(self) -> Registry:
         if self._registry is None:
             s = self.settings
-            self._registry = modelyard.connect(s.registry_uri, store=s.store_uri, user=s.user,
-                                               home=s.home)
+            self._registry = modelyard.open_embedded(s)
         return self._registry
 
 

@@ -53,6 +53,7 @@ COMMANDS: dict[str, Entry] = {
     "experiments": Entry("tracking", "experiments_app", "Experiments: named groups of runs."),
     "runs": Entry("tracking", "runs_app", "Experiment runs: params, metrics, compare."),
     "data": Entry("data", "app", "Version data with git (pointer files, cache, remotes)."),
+    "server": Entry("server", "server", "Serve the registry over HTTP (REST API, docs)."),
     "users": Entry("access", "users_app", "Users of a shared registry and their roles."),
     "tokens": Entry("access", "tokens_app", "Bearer tokens for the server (MODELYARD_TOKEN)."),
 }

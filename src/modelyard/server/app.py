@@ -24,6 +24,7 @@ from modelyard import __version__
 from modelyard.config import Settings
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, StorageUnavailable
 from modelyard.server import content_routes, operation_routes
+from modelyard.server.auth import principal_of
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
 
@@ -62,6 +63,11 @@ def create_app(registry_uri: str | None = None, store_uri: str | None = None) ->
             conn.exec_driver_sql("SELECT 1")
         backend.store.exists("blake3:" + "0" * 64)
         return {"status": "ok", "version": __version__, "pid": os.getpid()}
+
+    @app.get("/api/v1/whoami", tags=["read"], summary="The user and roles of the token")
+    def whoami(request: Request) -> dict[str, Any]:
+        principal = principal_of(request, request.app.state.backend.db)
+        return {"user": principal.user, "roles": sorted(principal.roles)}
 
     app.include_router(operation_routes.router())
     app.include_router(content_routes.router())

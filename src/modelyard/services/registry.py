@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from modelyard.domain.principal import Principal
 from modelyard.services.artifacts import Artifacts
@@ -69,6 +69,15 @@ class RegistryApi:
 
     def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
         raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def operations(cls) -> dict[str, _Op[Any, ..., Any]]:
@@ -192,9 +201,3 @@ class Registry(RegistryApi):
 
     def close(self) -> None:
         self.db.dispose()
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

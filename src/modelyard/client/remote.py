@@ -1,0 +1,130 @@
+"""The remote face of the registry API: the same operations, sent to a Modelyard server.
+
+``RemoteRegistry`` binds each operation of ``RegistryApi``'s one listing to an HTTP call
+on the route both sides derive from its signature (``wire.routes``), so the methods,
+arguments, return types and exception classes are the embedded registry's by
+construction. The content plane's operations run here, on the caller's side, through the
+same ``Files`` as embedded, moving bytes by digest with ``HttpContent``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import types
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import httpx
+
+from modelyard.client.http_content import HttpContent
+from modelyard.domain.codec import decode, encode
+from modelyard.domain.principal import Principal, Role
+from modelyard.errors import InvalidInput, ModelyardError, StorageUnavailable, error_class_for
+from modelyard.services.files import Files
+from modelyard.services.registry import RegistryApi, _Op
+from modelyard.wire.routes import route_of, served
+
+TIMEOUT = httpx.Timeout(30.0, read=300.0)  # a verify or a large search may take a while
+
+
+class RemoteRegistry(RegistryApi):
+    """``modelyard.connect("http://host:8080", token=...)``: a registry on a server."""
+
+    def __init__(self, url: str, *, token: str | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        token = token or os.environ.get("MODELYARD_TOKEN")
+        if not token:
+            raise InvalidInput(f"{url} needs a token", hint="pass token= or set MODELYARD_TOKEN")
+        self.url = url.rstrip("/")
+        # one pool with keep-alive; connection attempts are retried, requests are not
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT,
+            transport=transport or httpx.HTTPTransport(retries=2))
+        self._files = Files(self, HttpContent(self.http))
+        self._principal: Principal | None = None
+
+    @classmethod
+    def over(cls, http: httpx.Client) -> RemoteRegistry:
+        """A remote registry over an existing client (tests: FastAPI's TestClient)."""
+        remote = cls.__new__(cls)
+        remote.url, remote.http, remote._principal = str(http.base_url), http, None
+        remote._files = Files(remote, HttpContent(http))
+        return remote
+
+    @property
+    def principal(self) -> Principal:
+        """Who the token stands for, as the server says (asked once)."""
+        if self._principal is None:
+            body = self._send("GET", "/api/v1/whoami", None)
+            self._principal = Principal(body["user"], frozenset(Role(r) for r in body["roles"]))
+        return self._principal
+
+    def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
+        if not served(op.method):
+            return types.MethodType(op.method, self._files)
+        route = route_of(op.method)
+        signature = inspect.signature(inspect.unwrap(op.method))
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            given = signature.bind(None, *args, **kwargs).arguments
+            given.pop(next(iter(signature.parameters)))  # self
+            sent = {p.name for p in route.params}
+            local_only = [n for n, v in given.items() if n not in sent and v is not None]
+            if local_only:
+                raise InvalidInput(f"{route.operation}: {', '.join(local_only)} cannot be "
+                                   "used against a server", hint="run it on the server")
+            body = self._send(route.method, route.path, {
+                n: _wire_value(v) for n, v in given.items() if n in sent})
+            return decode(route.returns, body) if route.returns is not None else None
+
+        call.__name__ = call.__qualname__ = route.operation
+        call.__doc__ = op.method.__doc__
+        return call
+
+    def _send(self, method: str, path: str, arguments: dict[str, Any] | None) -> Any:
+        try:
+            if method == "GET":
+                query = {k: v for k, v in (arguments or {}).items() if v is not None}
+                response = self.http.get(path, params=query)
+            else:
+                response = self.http.post(path, json=arguments or {})
+        except httpx.TransportError as exc:
+            raise StorageUnavailable(f"cannot reach the Modelyard server at {self.url}: {exc}",
+                                     hint="check the URL and that the server is running"
+                                     ) from exc
+        if response.is_error:
+            raise error_from(response)
+        return response.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def error_from(response: httpx.Response) -> ModelyardError:
+    """The exception a server's error body names (the class its code maps to)."""
+    try:
+        error = response.json()["error"]
+        cls = error_class_for(str(error["code"]))
+        details = dict(error.get("details") or {})
+        return cls(str(error["message"]), hint=error.get("hint"), **details)
+    except (ValueError, KeyError, TypeError):
+        return ModelyardError(f"the server answered {response.status_code} "
+                              f"{response.reason_phrase}", status=response.status_code)
+
+
+def _wire_value(value: Any) -> Any:
+    """An argument as JSON (records through the codec; a query string gets text)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _wire_value(v) for k, v in value.items()}
+    if isinstance(value, Iterable):
+        return [_wire_value(v) for v in value]
+    return encode(value)
