@@ -1,0 +1,104 @@
+"""The generated REST routes: every served operation has one, identity comes from the
+token, errors have one body, refused changes are audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelyard.domain.principal import Role
+from modelyard.server.app import create_app
+from modelyard.services.access import Access, init_admin
+from modelyard.services.base import Context
+from modelyard.services.registry import Registry, RegistryApi
+from modelyard.wire.routes import route_of, served
+
+
+@pytest.fixture
+def served_app(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """An app on a fresh SQLite registry, and tokens of an admin and a viewer."""
+    app = create_app(f"sqlite:///{tmp_path / 'r.db'}", str(tmp_path / "objects"))
+    with TestClient(app) as client:
+        db = app.state.backend.db
+        _, admin = init_admin(db, "ana")
+        embedded = Registry(db, app.state.backend.store, user="ana")
+        _, viewer = Access(Context(db, embedded.store, embedded.principal)).create_user(
+            "vic", Role.VIEWER)
+        yield client, {"admin": admin, "viewer": viewer}
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_served_operation_has_exactly_its_route(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, _ = served_app
+    paths = client.get("/openapi.json").json()["paths"]
+    for op in RegistryApi.operations().values():
+        if not served(op.method):
+            continue
+        route = route_of(op.method)
+        assert route.method.lower() in paths[route.path], route.path
+    assert "/api/v1/register" not in paths  # the content plane runs on the caller's side
+    assert "/api/v1/audit-checkpoint" not in paths  # it would name files on the server
+
+
+def test_identity_comes_from_the_token_never_from_the_body(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, tokens = served_app
+    made = client.post("/api/v1/create-model", json={"name": "m"},
+                       headers=_auth(tokens["admin"]))
+    assert made.status_code == 200 and made.json()["created_by"] == "ana"
+    forged = client.post("/api/v1/create-model", json={"name": "n", "created_by": "bo"},
+                         headers=_auth(tokens["admin"]))
+    assert forged.status_code == 400 and forged.json()["error"]["code"] == "invalid_input"
+    assert client.get("/api/v1/whoami", headers=_auth(tokens["viewer"])).json() == {
+        "user": "vic", "roles": ["viewer"]}
+
+
+def test_401_and_403_have_the_canonical_body_and_refused_changes_are_audited(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, tokens = served_app
+    anonymous = client.post("/api/v1/create-model", json={"name": "m"})
+    assert anonymous.status_code == 401
+    assert set(anonymous.json()["error"]) == {"code", "message", "hint", "details"}
+    bad = client.get("/api/v1/list-models", headers=_auth("myd_000000000000_forged"))
+    assert bad.status_code == 401 and bad.json()["error"]["details"] == {}
+    refused = client.post("/api/v1/create-model", json={"name": "m"},
+                          headers=_auth(tokens["viewer"]))
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "permission_denied"
+    events = client.get("/api/v1/audit", headers=_auth(tokens["admin"])).json()["items"]
+    denied = [e["after"] for e in events if e["action"] == "access.denied"]
+    assert [(d["user"], d["operation"]) for d in denied] == [
+        (None, "create_model"), ("vic", "create_model")]
+    assert client.get("/api/v1/verify-audit", headers=_auth(tokens["admin"])).json()["ok"]
+
+
+def test_bad_input_is_a_4xx_with_a_hint_never_a_500(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    client, tokens = served_app
+    h = _auth(tokens["admin"])
+    cases = [
+        client.get("/api/v1/get-version", params={"name_or_uri": "ghost", "version": 1},
+                   headers=h),
+        client.get("/api/v1/list-models", params={"max_results": 0}, headers=h),
+        client.get("/api/v1/list-models", params={"page_token": "garbage"}, headers=h),
+        client.post("/api/v1/create-version", json={"name": "m", "content": {
+            "digest": "blake3:" + "0" * 64, "kind": "file", "size": 1, "file_count": 1}},
+            headers=h),
+        client.post("/api/v1/transition", json={"name": "m"}, headers=h),
+        client.post("/api/v1/create-model", content=b"{not json", headers=h),
+        client.get("/api/v1/no-such-operation", headers=h),
+    ]
+    for response in cases:
+        assert 400 <= response.status_code < 500, response.text
+        assert response.json()["error"]["message"]
