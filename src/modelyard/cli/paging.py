@@ -45,8 +45,8 @@ def print_page(ctx: typer.Context, page: Page[ItemT], json: bool,
     """Print ``page`` as JSON (paged shape only when paging was asked for) or as ``render``
     makes it, then, if more follows, the command line that continues it."""
     paged = any(ctx.params.get(name) is not None for name in _PAGING)
-    items = [item.to_dict() for item in page]
-    if json:
+    if json:  # encoding imports pydantic: a table never pays for it
+        items = [item.to_dict() for item in page]
         print_json({"items": items, "next_page_token": page.next_page_token} if paged
                    else items)
         return
