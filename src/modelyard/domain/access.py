@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
+from modelyard.domain.codec import Record
 from modelyard.domain.principal import SYSTEM_USER, Role, check_user
 from modelyard.domain.times import as_utc, parse_time
 from modelyard.errors import InvalidInput
@@ -34,7 +34,9 @@ class TokenStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class User:
+class User(Record):
+    computed = ("disabled",)
+
     name: str
     role: Role
     created_at: datetime
@@ -45,14 +47,10 @@ class User:
     def disabled(self) -> bool:
         return self.disabled_at is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "role": str(self.role), "created_at": _iso(self.created_at),
-                "created_by": self.created_by, "disabled_at": _iso(self.disabled_at),
-                "disabled": self.disabled}
 
 
 @dataclass(frozen=True)
-class Token:
+class Token(Record):
     """A token's public record: who it is for, when it stops working, when it was last used
     (to the minute). ``status`` is as of when it was read."""
 
@@ -65,16 +63,6 @@ class Token:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "user": self.user, "name": self.name, "status": str(self.status),
-                "created_at": _iso(self.created_at), "created_by": self.created_by,
-                "expires_at": _iso(self.expires_at), "revoked_at": _iso(self.revoked_at),
-                "last_used_at": _iso(self.last_used_at)}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def token_status(*, now: datetime, expires_at: datetime | None, revoked_at: datetime | None,
