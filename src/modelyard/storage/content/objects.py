@@ -34,6 +34,7 @@ from modelyard.storage.content.hashing import (
     CHUNK_SIZE,
     DIGEST_PREFIX,
     Progress,
+    Readable,
     copy_and_hash,
     format_digest,
     hash_bytes,
@@ -411,22 +412,50 @@ class ObjectStore:
         self._mark_registry()
         target = self._path(digest)
         if self.is_local:
-            fd, tmp = self._local_temp(target)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                seal(tmp, digest)
-                os.replace(tmp, target)
-            except BaseException:
-                _unlink_quietly(tmp)
-                raise
-            self._unsynced.add(os.path.dirname(target))
-            self._unsynced.flush()
+            self._commit_local(target, digest, lambda out: out.write(data))
         else:
             self._put_remote_bytes(target, data)
         return digest
+
+    def put_stream(self, src: Readable, digest: str, size_hint: int | None = None) -> int:
+        """Store what ``src`` holds under ``digest`` and return its size; for content that
+        arrives over a network, so it is never whole in memory. It is hashed as it is
+        written and becomes visible only if it hashes to ``digest`` (IntegrityError
+        otherwise, and nothing is left)."""
+        digest = format_digest(parse_digest(digest))
+        self._mark_registry()
+        size = 0
+
+        def write(out: Any) -> None:
+            nonlocal size
+            actual, size = copy_and_hash(src, out, size_hint=size_hint)
+            if actual != digest:
+                raise IntegrityError(f"the content sent for {digest} hashes to {actual}",
+                                     hint="send the bytes of that digest", digest=digest)
+
+        target = self._path(digest)
+        if self.is_local:
+            self._commit_local(target, digest, write)
+        else:
+            self._put_remote_stream(target, write)
+        return size
+
+    def _commit_local(self, target: str, digest: str, write: Callable[[Any], object]) -> None:
+        """What ``write(file)`` writes, fsynced, sealed and renamed to ``target``; nothing
+        is left if it raises."""
+        fd, tmp = self._local_temp(target)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())
+            seal(tmp, digest)
+            os.replace(tmp, target)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        self._unsynced.add(os.path.dirname(target))
+        self._unsynced.flush()
 
     def _mark_registry(self) -> None:
         if not self._unmarked:

@@ -12,20 +12,28 @@ import os
 import secrets
 import shutil
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from modelyard.errors import InvalidInput
 from modelyard.storage.content.hashing import Progress
-from modelyard.storage.content.manifest import Manifest, check_path
+from modelyard.storage.content.manifest import Entry, Manifest, check_path
 from modelyard.storage.content.objects import ObjectKind, is_inside
 from modelyard.storage.parallel import run_parallel
 
-if TYPE_CHECKING:
-    from modelyard.storage.content.objects import ObjectStore
+
+class TreeSource(Protocol):
+    """Where verified content comes from: an ``ObjectStore``, or a server over HTTP."""
+
+    def get_file(self, digest: str, dest: str | os.PathLike[str],
+                 progress: Progress | None = None) -> None: ...
+
+    def get_manifest(self, digest: str) -> Manifest: ...
+
+    def fetch_entry(self, entry: Entry, dest: str, progress: Progress | None = None) -> None: ...
 
 
 def materialize(
-    store: ObjectStore,
+    store: TreeSource,
     digest: str,
     kind: ObjectKind,
     dest_dir: str | os.PathLike[str],
@@ -62,7 +70,7 @@ def materialize(
 
 
 def _materialize_tree(
-    store: ObjectStore, manifest: Manifest, target: str, progress: Progress | None,
+    store: TreeSource, manifest: Manifest, target: str, progress: Progress | None,
     workers: int | None,
 ) -> None:
     real = os.path.realpath(target)
