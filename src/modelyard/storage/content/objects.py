@@ -417,18 +417,16 @@ class ObjectStore:
             self._put_remote_bytes(target, data)
         return digest
 
-    def put_stream(self, src: Readable, digest: str, size_hint: int | None = None) -> int:
-        """Store what ``src`` holds under ``digest`` and return its size; for content that
-        arrives over a network, so it is never whole in memory. It is hashed as it is
-        written and becomes visible only if it hashes to ``digest`` (IntegrityError
-        otherwise, and nothing is left)."""
+    def put_stream(self, src: Readable, digest: str, size_hint: int | None = None) -> None:
+        """Store what ``src`` holds under ``digest``: for content that arrives over a
+        network, so it is never whole in memory. It is hashed as it is written and becomes
+        visible only if it hashes to ``digest`` (IntegrityError otherwise, and nothing is
+        left)."""
         digest = format_digest(parse_digest(digest))
         self._mark_registry()
-        size = 0
 
         def write(out: Any) -> None:
-            nonlocal size
-            actual, size = copy_and_hash(src, out, size_hint=size_hint)
+            actual, _ = copy_and_hash(src, out, size_hint=size_hint)
             if actual != digest:
                 raise IntegrityError(f"the content sent for {digest} hashes to {actual}",
                                      hint="send the bytes of that digest", digest=digest)
@@ -438,7 +436,6 @@ class ObjectStore:
             self._commit_local(target, digest, write)
         else:
             self._put_remote_stream(target, write)
-        return size
 
     def _commit_local(self, target: str, digest: str, write: Callable[[Any], object]) -> None:
         """What ``write(file)`` writes, fsynced, sealed and renamed to ``target``; nothing
