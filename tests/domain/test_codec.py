@@ -8,6 +8,7 @@ field, to what the hand-written ``to_dict`` methods it replaced produced.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelyard.domain.access import Token, TokenStatus, User
 from modelyard.domain.audit_report import AuditReport, CheckpointCheck, Disagreement
 from modelyard.domain.codec import Record, decode, encode
 from modelyard.domain.datasets import DatasetVersion
@@ -39,6 +41,7 @@ from modelyard.domain.policy import (
     Policy,
     PromotionRequest,
 )
+from modelyard.domain.principal import Role
 from modelyard.domain.runs import Experiment, MetricPoint, Run, RunArtifact
 from modelyard.errors import InvalidInput
 from modelyard.services.data.checkout import CheckoutReport
@@ -86,6 +89,8 @@ def strategy(tp: Any) -> st.SearchStrategy[Any]:
         return st.one_of(*(strategy(arg) for arg in args))
     if origin is Literal:
         return st.sampled_from(args)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return st.sampled_from(list(tp))
     if origin is list:
         return st.lists(strategy(args[0]), max_size=3)
     if origin is tuple:
@@ -253,6 +258,13 @@ EXAMPLES: list[tuple[Record, dict[str, Any]]] = [
      {"name": "origin", "url": "s3://bucket/cache", "options": {"profile": "ci", "anon": False}}),
     (Leftover("ab/tmp-1", 512, 4000.5, None),
      {"path": "ab/tmp-1", "size": 512, "age_seconds": 4000.5, "upload_id": None}),
+    (User("vic", Role.VIEWER, T1, "ana", None),
+     {"name": "vic", "role": "viewer", "created_at": T1_TEXT, "created_by": "ana",
+      "disabled_at": None, "disabled": False}),
+    (Token("0123456789ab", "vic", "ci", TokenStatus.REVOKED, T1, "ana", None, T2, None),
+     {"id": "0123456789ab", "user": "vic", "name": "ci", "status": "revoked",
+      "created_at": T1_TEXT, "created_by": "ana", "expires_at": None, "revoked_at": T2_TEXT,
+      "last_used_at": None}),
 ]
 
 
