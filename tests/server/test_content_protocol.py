@@ -25,6 +25,7 @@ from modelyard.storage.content.chunked import list_at
 from modelyard.storage.content.chunking import ChunkPolicy, cut_stream
 from modelyard.storage.content.hashing import hash_bytes, hash_file
 from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.index.state_cache import StateCache, hash_paths_cached
 from server.conftest import LiveServer, Served, bearer
 
 SMALL = ChunkPolicy(threshold=64 * 1024, avg_size=8192, min_size=2048, max_size=32768)
@@ -116,6 +117,17 @@ def test_a_tree_and_its_chunks_match_the_embedded_store(served: Served, tree: Pa
     assert here is not None and here == there and len(here.chunks) > 5
     out = HttpContent(served.client).materialize(stored.digest, "dir", tmp_path / "out")
     assert _files(Path(out)) == _files(tree)
+
+
+def test_a_state_cache_gives_digests_and_the_same_chunks(served: Served, tree: Path,
+                                                         tmp_path: Path) -> None:
+    with StateCache(tmp_path / "state.db") as cache:
+        hash_paths_cached([tree / "weights.bin"], cache)  # known before the upload
+        stored = HttpContent(served.client).put_tree(tree, cache=cache)
+    embedded_store = ObjectStore(str(tmp_path / "embedded"))
+    assert stored == embedded_store.put_tree(tree)
+    weights = hash_file(tree / "weights.bin")
+    assert list_at(served.backend.store, weights) == list_at(embedded_store, weights)
 
 
 def test_a_large_single_file_goes_in_chunks(served: Served, tmp_path: Path) -> None:
