@@ -171,8 +171,8 @@ def get_content(request: Request, digest: str) -> Response:
 # -- checks at the boundary ----------------------------------------------------------------
 
 def _authorize(request: Request, permission: Permission, what: str,
-               audited_as: str | None = None) -> Principal:
-    """The caller's principal, allowed to ``what``; a refused upload is audited."""
+               audited_as: str | None = None) -> None:
+    """Refuse a caller whose token does not allow ``what``; a refused upload is audited."""
     db = request.app.state.backend.db
     principal: Principal | None = None
     try:
@@ -182,7 +182,6 @@ def _authorize(request: Request, permission: Permission, what: str,
         if audited_as is not None:
             audit_refusal(db, refused, audited_as, principal)
         raise
-    return principal
 
 
 def _store(request: Request) -> ObjectStore:
