@@ -1,0 +1,104 @@
+"""The embedded registry and the remote client behave alike: same results, same errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelyard.domain.entities import ModelVersion
+from modelyard.domain.paging import Page
+from modelyard.errors import ApprovalRequired, InvalidInput, InvalidTransition, NotFound
+from modelyard.services.registry import RegistryApi
+
+
+def test_register_read_and_download(api: RegistryApi, model_dir: Path, tmp_path: Path) -> None:
+    first = api.register("fraud", model_dir, params={"lr": 0.1}, metrics={"auc": 0.91},
+                         tags={"team": "risk"}, aliases=["champion"], description="first")
+    assert isinstance(first, ModelVersion)
+    assert (first.version, first.file_count, first.aliases, first.created_by) == (
+        1, 3, ["champion"], "ana")
+    assert api.get_version("models:/fraud@champion") == first
+    assert api.get_version("fraud", "latest").digest == first.digest
+    out = api.download("models:/fraud/1", tmp_path / "out")
+    assert (out / "sub" / "vocab.txt").read_text() == "a\nb\nc\n"
+    again = api.register("fraud", model_dir)
+    assert (again.version, again.digest) == (2, first.digest)  # same content, next number
+    found = api.search_versions("metrics.auc > 0.9", name="fraud")
+    assert [v.version for v in found] == [1]
+    assert api.get_model("fraud").latest_version == 2
+
+
+def test_errors_keep_their_class_message_and_hint(api: RegistryApi, model_dir: Path) -> None:
+    with pytest.raises(NotFound, match="model 'ghost' not found") as missing:
+        api.get_version("ghost", 1)
+    assert missing.value.hint
+    with pytest.raises(InvalidInput, match="invalid model name"):
+        api.register("bad name", model_dir)
+    api.register("m", model_dir)
+    with pytest.raises(InvalidTransition):
+        api.transition("m", 1, "production")  # none -> production skips staging
+    with pytest.raises(InvalidInput, match="column"):
+        api.search_versions("metrics.auc >=")
+
+
+def test_promotion_needs_approval_on_both_faces(api: RegistryApi, model_dir: Path) -> None:
+    api.register("m", model_dir)
+    api.transition("m", 1, "staging", comment="ready")
+    with pytest.raises(ApprovalRequired):
+        api.transition("m", 1, "production")
+    api.set_policy("m", approvals=0)
+    promoted = api.transition("m", 1, "production")
+    assert promoted.stage == "production"
+    assert api.get_version("models:/m/production").version == 1
+    actions = [e.action for e in api.audit("m")]
+    assert actions[:2] == ["model.create", "version.register"] and "promotion.direct" in actions
+    assert api.verify_audit().ok
+
+
+def test_lists_page_the_same_way(api: RegistryApi, model_dir: Path) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        api.create_model(name)
+    seen: list[str] = []
+    token = None
+    while True:
+        page = api.list_models(max_results=2, page_token=token)
+        assert isinstance(page, Page) and len(page) <= 2
+        seen += [m.name for m in page]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert seen == ["a", "b", "c", "d", "e"]
+    with pytest.raises(InvalidInput):
+        api.list_models(page_token="not-a-token")
+
+
+def test_a_run_its_artifact_and_a_version_made_from_it(
+    api: RegistryApi, model_dir: Path, tmp_path: Path
+) -> None:
+    api.create_experiment("churn")
+    run = api.create_run("churn", name="baseline")
+    api.log_params(run.run_id, {"depth": 4})
+    for step, loss in enumerate([0.9, 0.5, 0.3]):
+        api.log_metrics(run.run_id, {"loss": loss}, step=step)
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,0\n")
+    api.log_run_input(run.run_id, data)
+    artifact = api.log_run_artifact(run.run_id, model_dir, artifact_path="model")
+    api.end_run(run.run_id)
+    assert [p.value for p in api.metric_history(run.run_id, "loss")] == [0.9, 0.5, 0.3]
+    version = api.register("churn", f"runs:/{run.run_id}/model")
+    assert version.digest == artifact.digest
+    assert version.lineage["run_id"] == run.run_id and version.params == {"depth": 4}
+    assert [d["source"] for d in version.lineage["datasets"]] == [str(data)]
+
+
+def test_datasets_register_and_come_back_verified(api: RegistryApi, tmp_path: Path) -> None:
+    data = tmp_path / "customers.csv"
+    data.write_text("id\n1\n2\n")
+    registered = api.register_dataset("customers", data, tags={"pii": "no"})
+    assert (registered.version, registered.artifact_name) == (1, "customers.csv")
+    assert api.get_dataset("datasets:/customers/1") == registered
+    assert api.resolve_dataset_input(data)["version"] == 1
+    out = api.download_dataset("datasets:/customers/1", tmp_path / "out")
+    assert out.read_text() == "id\n1\n2\n"
