@@ -102,3 +102,17 @@ def test_datasets_register_and_come_back_verified(api: RegistryApi, tmp_path: Pa
     assert api.resolve_dataset_input(data)["version"] == 1
     out = api.download_dataset("datasets:/customers/1", tmp_path / "out")
     assert out.read_text() == "id\n1\n2\n"
+
+
+def test_users_and_tokens_are_managed_the_same_way(api: RegistryApi) -> None:
+    user, token = api.create_user("vic", "viewer")
+    assert (user.name, user.role.value, user.disabled) == ("vic", "viewer", False)
+    assert token.startswith("myd_")
+    assert [u.name for u in api.list_users()] == ["ana", "vic"] or [
+        u.name for u in api.list_users()] == ["vic"]  # embedded: ana is not a stored user
+    mine, secret = api.create_token("ci", user="vic")
+    assert secret.startswith(f"myd_{mine.id}_") and mine.status.value == "active"
+    assert api.revoke_token(mine.id).status.value == "revoked"
+    assert api.set_role("vic", "reviewer").role.value == "reviewer"
+    with pytest.raises(InvalidInput):
+        api.create_user("modelyard", "admin")  # reserved for the registry itself

@@ -19,7 +19,6 @@ from modelyard.cli.output import console, err_console, print_json
 from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.domain.access import Token, User
 from modelyard.domain.principal import Role
-from modelyard.services.access import Access
 
 users_app = typer.Typer(help="Users of a shared registry and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Bearer tokens for the server (MODELYARD_TOKEN).",
@@ -34,8 +33,6 @@ UserArg = Annotated[str, typer.Argument(help="A user name (see 'modelyard users 
 ONCE = "store this token now: it is not shown again (only a hash of it is kept)"
 
 
-def _access(ctx: typer.Context) -> Access:
-    return Access(registry(ctx).ctx)
 
 
 def _when(value: datetime | None, none: str = "-") -> str:
@@ -76,7 +73,7 @@ def _tokens_table(tokens: list[Token]) -> Table:
 @users_app.command("create")
 def users_create(ctx: typer.Context, name: UserArg, role: RoleOpt, json: JsonOpt = False) -> None:
     """Add user NAME with one role, and print their first token (shown only once)."""
-    user, token = _access(ctx).create_user(name, role)
+    user, token = registry(ctx).create_user(name, role)
     _issued(user, token, json, f"created user {user.name} ({user.role.value})")
 
 
@@ -84,7 +81,7 @@ def users_create(ctx: typer.Context, name: UserArg, role: RoleOpt, json: JsonOpt
 def users_list(ctx: typer.Context, json: JsonOpt = False, max_results: MaxResultsOpt = None,
                page_token: PageTokenOpt = None) -> None:
     """List users (disabled ones too) by name."""
-    found = _access(ctx).list_users(max_results=max_results, page_token=page_token)
+    found = registry(ctx).list_users(max_results=max_results, page_token=page_token)
     print_page(ctx, found, json, lambda page: _users_table(page) if page else
                f"no users yet: 'modelyard users create NAME --role {ROLES}' adds one")
 
@@ -96,7 +93,7 @@ def users_set_role(
     json: JsonOpt = False,
 ) -> None:
     """Give NAME another role; their tokens carry it from their next request."""
-    user = _access(ctx).set_role(name, role)
+    user = registry(ctx).set_role(name, role)
     if json:
         print_json(user.to_dict())
     else:
@@ -106,7 +103,7 @@ def users_set_role(
 @users_app.command("disable")
 def users_disable(ctx: typer.Context, name: UserArg, json: JsonOpt = False) -> None:
     """Disable NAME: their tokens stop working at once (the last admin cannot be disabled)."""
-    user = _access(ctx).disable_user(name)
+    user = registry(ctx).disable_user(name)
     if json:
         print_json(user.to_dict())
     else:
@@ -129,7 +126,7 @@ def tokens_create(
     json: JsonOpt = False,
 ) -> None:
     """Make a token and print it (shown only once); use it as MODELYARD_TOKEN."""
-    token, secret = _access(ctx).create_token(name, expires=expires, user=user)
+    token, secret = registry(ctx).create_token(name, expires=expires, user=user)
     until = f"expires {_when(token.expires_at)} UTC" if token.expires_at else "never expires"
     _issued(token, secret, json, f"token {token.id} for {token.user} ({until})")
 
@@ -143,7 +140,7 @@ def tokens_list(
     json: JsonOpt = False, max_results: MaxResultsOpt = None, page_token: PageTokenOpt = None,
 ) -> None:
     """List tokens, oldest first, with their status and last use (never the secret)."""
-    found = _access(ctx).list_tokens(user, max_results=max_results, page_token=page_token)
+    found = registry(ctx).list_tokens(user, max_results=max_results, page_token=page_token)
     print_page(ctx, found, json, lambda page: _tokens_table(page) if page else
                "no tokens: 'modelyard tokens create' makes one")
 
@@ -156,7 +153,7 @@ def tokens_revoke(
     json: JsonOpt = False,
 ) -> None:
     """Revoke a token by its id; it stops working at once."""
-    token = _access(ctx).revoke_token(token_id)
+    token = registry(ctx).revoke_token(token_id)
     if json:
         print_json(token.to_dict())
     else:

@@ -165,7 +165,7 @@ class Access(UseCase):
         with self.db.transaction() as conn:
             return _add_user(conn, name, chosen, self._actor(None), now)
 
-    @operation(Permission.ADMIN)
+    @operation(Permission.ADMIN, changes=False)
     def list_users(
         self, *, max_results: int | None = None, page_token: str | None = None
     ) -> Page[User]:
@@ -226,7 +226,7 @@ class Access(UseCase):
                                     hint="make another user an admin first")
 
     # -- tokens -------------------------------------------------------------------------
-    @operation(Permission.READ)
+    @operation(Permission.READ, changes=True)
     def create_token(
         self, name: str | None = None, *, expires: datetime | timedelta | str | None = None,
         user: str | None = None,
@@ -258,7 +258,7 @@ class Access(UseCase):
                 conn, user_id, cursor=after, limit=n)], lambda t: (t.created_at, t.id),
                 limit, cursor, kind="tokens")
 
-    @operation(Permission.READ)
+    @operation(Permission.READ, changes=True)
     def revoke_token(self, token_id: str) -> Token:
         """Revoke one of your tokens (an admin: anyone's) by its id; it stops working at once."""
         check_token_id(token_id)

@@ -27,14 +27,17 @@ class Operation:
     part: str  # the use-case class that defines it
     permission: Permission
     summary: str  # the first line of the docstring
+    changes: bool  # whether it changes state (a server never serves it as a GET)
 
 
 OPERATIONS: dict[str, Operation] = {}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def operation(permission: Permission) -> Callable[[F], F]:
-    """Declare a use-case method as an operation needing ``permission``."""
+def operation(permission: Permission, *, changes: bool | None = None) -> Callable[[F], F]:
+    """Declare a use-case method as an operation needing ``permission``. ``changes``: by
+    default, whatever needs more than READ changes state; say so for a READ that does
+    (a user managing their own tokens)."""
 
     def declare(method: F) -> F:
         name = method.__name__
@@ -42,7 +45,9 @@ def operation(permission: Permission) -> Callable[[F], F]:
             raise RuntimeError(f"operation {name!r} is declared twice")
         doc = (method.__doc__ or "").strip().splitlines()
         part = method.__qualname__.split(".")[0]
-        OPERATIONS[name] = Operation(name, part, permission, doc[0] if doc else "")
+        OPERATIONS[name] = Operation(
+            name, part, permission, doc[0] if doc else "",
+            permission is not Permission.READ if changes is None else changes)
         what = name.replace("_", " ")
 
         @functools.wraps(method)

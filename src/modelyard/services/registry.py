@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from modelyard.domain.principal import Principal
+from modelyard.services.access import Access
 from modelyard.services.artifacts import Artifacts
 from modelyard.services.base import Clock, Context, utc_now
 from modelyard.services.catalog import Catalog
@@ -151,6 +152,14 @@ class RegistryApi:
     resolve_dataset_input = _Op(Files.resolve_dataset_input)
     log_run_input = _Op(Files.log_run_input)
     log_run_artifact = _Op(Files.log_run_artifact)
+    # -- users and tokens (a shared registry's) ------------------------------------------
+    create_user = _Op(Access.create_user)
+    list_users = _Op(Access.list_users)
+    set_role = _Op(Access.set_role)
+    disable_user = _Op(Access.disable_user)
+    create_token = _Op(Access.create_token)
+    list_tokens = _Op(Access.list_tokens)
+    revoke_token = _Op(Access.revoke_token)
     # -- lineage ------------------------------------------------------------------------
     lineage = _Op(Lineages.lineage)
     diff = _Op(Lineages.diff)
@@ -178,11 +187,12 @@ class Registry(RegistryApi):
         self._lineages = Lineages(self.ctx)
         self._oversight = Oversight(self.ctx, self._governance)
         self._files = Files(self, LocalContent(store))
+        self._access = Access(self.ctx)
         self._parts: dict[str, object] = {
             type(part).__name__: part for part in (
                 self._datasets, self._catalog, self._governance, self._lifecycle,
                 self._artifacts, self._tracking, self._lineages, self._oversight,
-                self._files)}
+                self._files, self._access)}
 
     def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
         return types.MethodType(op.method, self._parts[op.part])

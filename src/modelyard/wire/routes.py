@@ -1,7 +1,8 @@
 """Each registry operation's route, derived from its signature: one rule for both sides.
 
 ``/api/v1/<operation-name>``; a read whose arguments are all scalars is a ``GET`` with them
-in the query string (cacheable, safe to retry), anything else a ``POST`` with a JSON body.
+in the query string (cacheable, safe to retry), anything else (and every change) a ``POST``
+with a JSON body.
 The content plane's operations have no route: the client runs them on its own side.
 """
 
@@ -57,7 +58,7 @@ def route_of(function: Callable[..., Any]) -> Route:
         if not _is_callable(hints[p.name]) and not _names_a_server_path(hints[p.name], p))
     declared = OPERATIONS[target.__name__]
     scalar = all(_is_scalar(p.annotation) for p in params)
-    method = "GET" if declared.permission is Permission.READ and scalar else "POST"
+    method = "GET" if not declared.changes and scalar else "POST"
     return Route(target.__name__, method, f"{PREFIX}/{target.__name__.replace('_', '-')}",
                  params, hints.get("return"), declared.permission, declared.summary)
 
