@@ -68,8 +68,8 @@ def encode(obj: object) -> Any:
     """``obj`` as JSON-ready data: a record as a dict (computed properties included), a list
     or tuple of records as a list, a ``Page`` as ``{"items": [...], "next_page_token": ...}``."""
     if isinstance(obj, Page):
-        obj = _PageData(list(obj), obj.next_page_token)
-        tp: Any = _generic(_PageData, _item_type(obj.items))
+        obj = PageOf(list(obj), obj.next_page_token)
+        tp: Any = _generic(PageOf, _item_type(obj.items))
     elif isinstance(obj, list | tuple):
         obj = list(obj)
         tp = _generic(list, _item_type(obj))
@@ -87,7 +87,7 @@ def decode(tp: type[T], data: Any) -> T:
     from pydantic import ValidationError
 
     page = get_origin(tp) is Page
-    schema: Any = _generic(_PageData, get_args(tp)[0]) if page else tp
+    schema: Any = _generic(PageOf, get_args(tp)[0]) if page else tp
     try:
         value = _adapter(schema).validate_python(data)
     except ValidationError as exc:
@@ -100,8 +100,14 @@ def decode(tp: type[T], data: Any) -> T:
     return cast(T, Page(value.items, value.next_page_token) if page else value)
 
 
+def wire_type(tp: Any) -> Any:
+    """The type whose schema describes ``tp`` on the wire (a ``Page`` travels as
+    ``{"items", "next_page_token"}``): what a server documents as a response."""
+    return _generic(PageOf, get_args(tp)[0]) if get_origin(tp) is Page else tp
+
+
 @dataclass(frozen=True)
-class _PageData(Generic[T]):
+class PageOf(Generic[T]):
     """How a ``Page`` travels: its items and the token of the next page."""
 
     items: list[T]

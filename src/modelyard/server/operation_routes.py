@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
 
-from modelyard.domain.codec import encode
+from modelyard.domain.codec import encode, wire_type
 from modelyard.domain.principal import Principal
 from modelyard.errors import PermissionDenied, Unauthenticated
 from modelyard.server.auth import audit_refusal, principal_of
@@ -65,5 +65,5 @@ def _add(api: APIRouter, route: Route) -> None:
     ])
     api.add_api_route(route.path, endpoint, methods=[route.method], summary=route.summary,
                       operation_id=route.operation, tags=[route.permission.value],
-                      response_class=JSONResponse,
+                      response_class=JSONResponse, response_model=wire_type(route.returns),
                       description=f"Needs the **{route.permission}** permission.")
