@@ -26,6 +26,7 @@ from modelyard.domain.codec import Record, decode, encode
 from modelyard.domain.datasets import DatasetVersion
 from modelyard.domain.entities import (
     AuditEvent,
+    GarbageReport,
     HistoryState,
     ModelVersion,
     RegisteredModel,
@@ -258,6 +259,8 @@ EXAMPLES: list[tuple[Record, dict[str, Any]]] = [
      {"name": "origin", "url": "s3://bucket/cache", "options": {"profile": "ci", "anon": False}}),
     (Leftover("ab/tmp-1", 512, 4000.5, None),
      {"path": "ab/tmp-1", "size": 512, "age_seconds": 4000.5, "upload_id": None}),
+    (GarbageReport([DIGEST], 512, 40, 2, True),
+     {"removed": [DIGEST], "removed_bytes": 512, "kept": 40, "young": 2, "dry_run": True}),
     (User("vic", Role.VIEWER, T1, "ana", None),
      {"name": "vic", "role": "viewer", "created_at": T1_TEXT, "created_by": "ana",
       "disabled_at": None, "disabled": False}),

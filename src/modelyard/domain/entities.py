@@ -106,6 +106,18 @@ class HistoryState(Record):
 
 
 @dataclass(frozen=True)
+class GarbageReport(Record):
+    """``gc``: objects of the registry's store that nothing references any more, past the
+    grace period: removed, or (a dry run) that would be."""
+
+    removed: list[str]
+    removed_bytes: int
+    kept: int  # objects something references (with a folder's files and a file's chunks)
+    young: int  # unreferenced but younger than the grace period: an upload may be under way
+    dry_run: bool
+
+
+@dataclass(frozen=True)
 class VerifyReport(Record):
     """``verify``: damage (fails it), what ``--repair`` put back, and temporary files left
     by killed writers (reported, never a failure: ``modelyard cleanup`` removes them)."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from modelyard.domain.content import content_kind
-from modelyard.domain.entities import VerifyReport
+from modelyard.domain.entities import GarbageReport, VerifyReport
 from modelyard.domain.principal import Permission
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.services.base import Context, UseCase
@@ -16,8 +17,8 @@ from modelyard.storage.content import usage
 from modelyard.storage.content.leftovers import find_leftovers
 from modelyard.storage.content.manifest import Manifest
 from modelyard.storage.content.object_repair import restore_objects
+from modelyard.storage.content.sweep import DEFAULT_GRACE_SECONDS, plan_sweep, remove
 from modelyard.storage.sql import repository as repo
-from modelyard.storage.sql import tracking_repository as tracking_repo
 
 
 class Artifacts(UseCase):
@@ -50,6 +51,42 @@ class Artifacts(UseCase):
         after = self._check(progress)
         return replace(after, repaired=sorted(repaired))
 
+    @operation(Permission.ADMIN)
+    def collect_garbage(self, *, dry_run: bool = False,
+                        grace_seconds: float = DEFAULT_GRACE_SECONDS) -> GarbageReport:
+        """Remove stored objects no version, dataset or run artifact needs (deleted
+        versions keep theirs), once older than ``grace_seconds``: content an upload has
+        stored but not yet referenced is young, and stays."""
+        with self.db.read() as conn:
+            roots = self._roots(conn)
+        keep = {digest for digest, _ in roots}
+        for digest, kind in roots:
+            if kind == "dir":
+                keep.update(self._files_of(digest))
+        sweep = plan_sweep(self.store, keep, grace_seconds)
+        removed = ([g.digest for g in sweep.garbage] if dry_run
+                   else remove(self.store, sweep.garbage, grace_seconds))
+        sizes = {g.digest: g.size for g in sweep.garbage}
+        return GarbageReport(removed, sum(sizes[d] for d in removed), sweep.kept, sweep.young,
+                             dry_run)
+
+    def _files_of(self, digest: str) -> set[str]:
+        """A referenced folder's files; a manifest that cannot be read stops the gc rather
+        than let it guess which files are still needed."""
+        try:
+            return {e.digest for e in self.store.get_manifest(digest).entries}
+        except (NotFound, IntegrityError, InvalidInput) as exc:
+            raise IntegrityError(
+                f"the manifest {digest} of a registered folder cannot be read ({exc}); "
+                "refusing to collect garbage", hint="repair it first: 'modelyard verify "
+                "--repair --from SOURCE'", digest=digest) from None
+
+    @staticmethod
+    def _roots(conn: Any) -> set[tuple[str, str]]:
+        """(digest, kind) of everything that stores content: versions (deleted ones too),
+        dataset versions, run artifacts."""
+        return {(digest, kind) for digest, kind, _ in repo.owners_of_digests(conn)}
+
     def _check(self, progress: Callable[[str], None] | None) -> VerifyReport:
         corrupt: list[str] = []
         checked = 0
@@ -60,8 +97,7 @@ class Artifacts(UseCase):
             if not self.store.verify(digest):
                 corrupt.append(digest)
         with self.db.read() as conn:
-            referenced = {*repo.referenced_digests(conn),
-                          *tracking_repo.referenced_artifact_digests(conn)}
+            referenced = self._roots(conn)
         missing: set[str] = set()
         for digest, kind in referenced:
             if not self.store.exists(digest):

@@ -108,6 +108,7 @@ class RegistryApi:
     # -- the store ----------------------------------------------------------------------
     verify = _Op(Artifacts.verify)
     added_bytes = _Op(Artifacts.added_bytes)
+    collect_garbage = _Op(Artifacts.collect_garbage)
     # -- governance ---------------------------------------------------------------------
     set_policy = _Op(Governance.set_policy)
     get_policy = _Op(Governance.get_policy)

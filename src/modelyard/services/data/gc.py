@@ -13,33 +13,22 @@
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from modelyard.errors import InvalidInput, ModelyardError, NotFound, StorageUnavailable
+from modelyard.errors import InvalidInput, ModelyardError, NotFound
 from modelyard.services.data.references import References, Scope, referenced
 from modelyard.services.data.registry_guard import refuse_registry_store
 from modelyard.services.data.remotes import get_remote, open_remote
 from modelyard.services.data.workspace import Workspace
 from modelyard.storage.content.chunk_reuse import LocalLists
-from modelyard.storage.content.chunked import chunks_in_use
-from modelyard.storage.content.hashing import parse_digest
 from modelyard.storage.content.manifest import Entry
 from modelyard.storage.content.objects import ObjectStore
-from modelyard.storage.parallel import run_parallel
+from modelyard.storage.content.sweep import DEFAULT_GRACE_SECONDS, Garbage, plan_sweep, remove
 
-DEFAULT_GRACE = timedelta(hours=1)
-_TIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "created", "time")
-
-
-@dataclass(frozen=True)
-class Garbage:
-    digest: str
-    size: int
+DEFAULT_GRACE = timedelta(seconds=DEFAULT_GRACE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -87,8 +76,6 @@ def gc(ws: Workspace, *, scope: Scope | None = None, remote: str | None = None,
     """
     scope = scope or Scope()
     grace_seconds = grace.total_seconds() if isinstance(grace, timedelta) else float(grace)
-    if grace_seconds < 0:
-        raise InvalidInput(f"the grace period cannot be negative (got {grace_seconds:g} s)")
     store = ws.cache if remote is None else open_remote(ws, get_remote(ws, remote))
     if remote is not None:
         refuse_registry_store(store, registry_stores)
@@ -99,32 +86,19 @@ def gc(ws: Workspace, *, scope: Scope | None = None, remote: str | None = None,
                 "cannot see, and it would be deleted",
                 hint="preview with --dry-run; if only this clone uses the remote, pass "
                 "--only-this-clone (Python: only_this_clone=True)", remote=remote)
-    keep = _kept(ws, store, referenced(ws, scope))
-    keep |= chunks_in_use(store, keep)
-    candidates = sorted(d for d in store.iter_digests() if d not in keep)
-    cutoff = time.time() - grace_seconds
-    garbage: list[Garbage] = []
-    young = 0
-    for digest, found in zip(candidates, _stat_many(store, candidates), strict=True):
-        if found is None:  # deleted meanwhile
-            continue
-        size, modified = found
-        if grace_seconds == 0 or (modified is not None and modified <= cutoff):
-            garbage.append(Garbage(digest, size))
-        else:
-            young += 1
-    plan = GcReport("cache" if remote is None else store.url, scope.describe(), garbage,
-                    len(keep), young, dry_run)
-    if dry_run or not garbage:
+    sweep = plan_sweep(store, _kept(ws, store, referenced(ws, scope)), grace_seconds)
+    plan = GcReport("cache" if remote is None else store.url, scope.describe(), sweep.garbage,
+                    sweep.kept, sweep.young, dry_run)
+    if dry_run or not sweep.garbage:
         return plan
     if confirm is not None and not confirm(plan):
         return replace(plan, declined=True)
-    run_parallel(store.delete, plan.removed, 1 if store.is_local else None)
+    removed = remove(store, sweep.garbage, grace_seconds)
     if remote is not None:
-        ws.remote_index.forget(store.url, plan.removed)
+        ws.remote_index.forget(store.url, removed)
     else:
-        LocalLists(store).forget(plan.removed)
-    return plan
+        LocalLists(store).forget(removed)
+    return replace(plan, garbage=[g for g in sweep.garbage if g.digest in set(removed)])
 
 
 def _kept(ws: Workspace, store: ObjectStore, refs: References) -> set[str]:
@@ -152,48 +126,3 @@ def _manifest_entries(ws: Workspace, store: ObjectStore, digest: str) -> list[En
     raise NotFound(f"manifest {digest} is in neither the cache nor {store.url}; "
                    "refusing to guess which of its files are still needed",
                    hint="run 'modelyard data fetch' first", digest=digest)
-
-
-def _stat_many(store: ObjectStore, digests: list[str]) -> list[tuple[int, float | None] | None]:
-    """(size, modification time) of each object; None for one that is gone."""
-    if store.is_local:
-        return [_stat_local(store, d) for d in digests]
-    return run_parallel(lambda d: _stat_remote(store, d), digests, None)
-
-
-def _stat_local(store: ObjectStore, digest: str) -> tuple[int, float | None] | None:
-    try:
-        st = os.stat(store.local_path(digest))
-    except FileNotFoundError:
-        return None
-    return st.st_size, st.st_mtime
-
-
-def _stat_remote(store: ObjectStore, digest: str) -> tuple[int, float | None] | None:
-    hex_digest = parse_digest(digest)
-    path = f"{store.root}/{hex_digest[:2]}/{hex_digest[2:]}"  # the store's documented layout
-    try:
-        info = store.fs.info(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StorageUnavailable(f"cannot read {store.url}: {exc}",
-                                 hint="check the URL, network and credentials") from exc
-    return int(info.get("size") or 0), _modified(info)
-
-
-def _modified(info: dict[str, Any]) -> float | None:
-    """A listing's modification time as a POSIX timestamp; None if it has none (such
-    objects count as young: without an age, only ``grace=0`` removes them)."""
-    for key in _TIME_KEYS:
-        value = info.get(key)
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value).timestamp()
-            except ValueError:
-                continue
-    return None

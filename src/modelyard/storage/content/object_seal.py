@@ -25,9 +25,11 @@ def _stamp(digest: str, seconds: int) -> int:
     return seconds * _NS + int(parse_digest(digest)[:15], 16) % _NS
 
 
-def seal(path: str, digest: str) -> None:
-    """Stamp a freshly written object (before it is renamed into place)."""
-    os.utime(path, ns=(time.time_ns(), _stamp(digest, time.time_ns() // _NS)))
+def seal(path: str, digest: str, at: float | None = None) -> None:
+    """Stamp a freshly written object (before it is renamed into place), as written now
+    or at ``at`` (a POSIX time)."""
+    now = time.time_ns() if at is None else int(at * _NS)
+    os.utime(path, ns=(now, _stamp(digest, now // _NS)))
 
 
 def is_sealed(st: os.stat_result, digest: str) -> bool:
@@ -40,3 +42,15 @@ def reseal(path: str, digest: str, st: os.stat_result) -> None:
     a store owned by someone else stays unsealed and is simply hashed again next time."""
     with suppress(OSError):
         os.utime(path, ns=(st.st_atime_ns, _stamp(digest, st.st_mtime_ns // _NS)))
+
+
+REFRESH_AFTER = 600.0  # seconds: far inside any gc grace period (default one hour)
+
+
+def refresh(path: str, digest: str, st: os.stat_result) -> None:
+    """Stamp an old object that is being stored again as new (sealed still), so a gc
+    sweeping meanwhile sees it young and keeps it for the reference about to be made.
+    Recently stamped objects are left alone: re-adding a tree costs no extra writes."""
+    if st.st_mtime < time.time() - REFRESH_AFTER:
+        with suppress(OSError):
+            seal(path, digest)

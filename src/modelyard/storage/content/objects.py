@@ -52,7 +52,7 @@ from modelyard.storage.content.manifest import (
     ScannedFile,
     scan_directory,
 )
-from modelyard.storage.content.object_seal import is_sealed, reseal, seal
+from modelyard.storage.content.object_seal import is_sealed, refresh, reseal, seal
 from modelyard.storage.content.remote_errors import fail_fast_options, translate, tune
 from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_paths_cached
 from modelyard.storage.parallel import run_parallel
@@ -287,8 +287,12 @@ class ObjectStore:
             except FileNotFoundError:
                 return False
             if st.st_size != sizes[digest]:
-                return chunked.list_intact(self, digest, sizes[digest], st.st_size)
+                listed = chunked.list_intact(self, digest, sizes[digest], st.st_size)
+                if listed:  # a chunk list: young again, so a gc keeps it and its chunks
+                    refresh(path, digest, st)
+                return listed
             if is_sealed(st, digest) and not rehash:
+                refresh(path, digest, st)
                 return True
             try:
                 intact = self.verify(digest)
@@ -296,6 +300,7 @@ class ObjectStore:
                 return False
             if intact:
                 reseal(path, digest, st)
+                refresh(path, digest, st)
             return intact
 
         digests = sorted(sizes)
