@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -54,10 +55,32 @@ class Report:
 
 
 def serve(ops: dict[str, Callable[[Args, Report], None]]) -> None:
+    """Run one op; against a server (``server_pid`` in the arguments) also report the
+    server's peak RSS so far, which the harness cannot see (it reaps only the client)."""
     op, args = sys.argv[1], json.loads(sys.argv[2])
     report = Report()
     ops[op](args, report)
+    if "server_pid" in args:
+        report.extra["server_peak_rss_mib"] = group_peak_rss(int(args["server_pid"])) // 2**20
     print(REPORT_PREFIX + json.dumps({"phases": report.phases, "extra": report.extra}), flush=True)
+
+
+def group_peak_rss(group: int) -> int:
+    """The largest peak resident size (``VmHWM``, bytes) of the live processes in process
+    group ``group``: a server and its workers, read from ``/proc`` on this machine."""
+    peak = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if int(f.read().rpartition(")")[2].split()[2]) != group:  # field 5: pgrp
+                    continue
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+    return peak
 
 
 def _writer_entry(writer: Writer, args: Args, index: int, barrier: Any, queue: Any) -> None:

@@ -1,8 +1,10 @@
 """MLflow's side of the registry scenarios: its Python API on a SQLite store, or its server.
 
 Runs in the anchors' environment. ``uri`` is ``sqlite:///…`` (the API straight on the
-database) or ``http://127.0.0.1:PORT`` (an ``mlflow server`` on SQLite). Creating the
-store and the experiment happens before any phase starts, as it does for Modelyard.
+database, ``artifacts`` a folder) or ``http://127.0.0.1:PORT`` (an ``mlflow server`` on
+SQLite that serves the artifacts; ``db`` its database, for the untimed bulk load).
+Creating the store and the experiment happens before any phase starts, as it does for
+Modelyard.
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ def _client(args: Args) -> MlflowClient:
 
 
 def register_download(args: Args, report: Report) -> None:
-    _client(args)
-    experiment = mlflow.create_experiment("bench", artifact_location=args["artifacts"])
+    client = _client(args)
+    name = f"{MODEL}-{args['run']}"  # a server keeps its database between runs
+    experiment = mlflow.create_experiment(name, artifact_location=args.get("artifacts"))
     with report.phase("register"):
         with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.log_artifacts(args["source"], artifact_path="model")
-        version = mlflow.register_model(f"{run.info.artifact_uri}/model", MODEL)
+        # what register_model does, with the run named (a server checks the source's run)
+        client.create_registered_model(name)
+        version = client.create_model_version(name, f"{run.info.artifact_uri}/model",
+                                              run_id=run.info.run_id)
     with report.phase("download"):
-        mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{version.version}",
+        mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}",
                                             dst_path=args["out"])
 
 
@@ -60,7 +66,7 @@ def populate(args: Args, report: Report) -> None:
     count = int(args["count"])
     client = _client(args)
     client.create_registered_model(MODEL)
-    store = SqlAlchemyStore(args["uri"])
+    store = SqlAlchemyStore(args.get("db", args["uri"]))
     with store.ManagedSessionMaker() as session:
         for i in range(1, count + 1):
             session.add(SqlModelVersion(

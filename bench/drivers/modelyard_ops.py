@@ -1,7 +1,10 @@
-"""Modelyard's side of the registry scenarios, embedded (SQLite + local object store).
+"""Modelyard's side of the registry scenarios: embedded (SQLite + local object store), or
+through ``modelyard server`` with the remote client.
 
-Runs in Modelyard's own environment. Connecting (and creating the schema) happens before
-any phase starts, as it does for the anchors.
+Runs in Modelyard's own environment. ``url`` and ``token`` name a server (its registry,
+for the untimed bulk load, is the embedded one at ``home``); without them the embedded
+registry at ``home`` is measured. Connecting (and creating the schema) happens before any
+phase starts, as it does for the anchors.
 """
 
 from __future__ import annotations
@@ -13,21 +16,28 @@ from sqlalchemy import update
 
 import modelyard
 from bench.drivers.common import Args, Report, concurrent_writers, serve
-from modelyard.services.registry import Registry
+from modelyard.services.registry import Registry, RegistryApi
 from modelyard.storage.sql import repository as repo
 from modelyard.storage.sql.schema import model_versions, models
 
 MODEL = "bench-model"
 
 
-def _connect(args: Args) -> Registry:
-    return modelyard.connect(home=args["home"], user="bench")
+def _connect(args: Args) -> RegistryApi:
+    """The registry a step measures: the server's, else the embedded one."""
+    if "url" in args:
+        return modelyard.connect(args["url"], token=args["token"])
+    return _embedded(args)
+
+
+def _embedded(args: Args) -> Registry:
+    return modelyard.open_embedded(modelyard.Settings.resolve(home=args["home"], user="bench"))
 
 
 def register_download(args: Args, report: Report) -> None:
     with _connect(args) as reg:
         with report.phase("register"):
-            version = reg.register(MODEL, args["source"])
+            version = reg.register(f"{MODEL}-{args['run']}", args["source"])
         with report.phase("download"):
             reg.download(version.uri, args["out"])
 
@@ -49,7 +59,7 @@ def populate(args: Args, report: Report) -> None:
     ``register`` writes, tags ``shard`` = i mod 10, one production version, ``@champion``.
     """
     count, now = int(args["count"]), datetime.now(UTC)
-    with _connect(args) as reg:
+    with _embedded(args) as reg:
         stored = reg.store.put_tree(args["file"])
         with reg.db.transaction() as conn:
             repo.insert_model_if_missing(conn, name=MODEL, description="", tags={},
