@@ -31,6 +31,7 @@ COMMANDS: dict[str, Entry] = {
     "tag": Entry("versions", "tag", "Set tags on a model or on one version."),
     "describe": Entry("versions", "describe", "Set the description of a model or a version."),
     "verify": Entry("versions", "verify", "Re-hash every stored object; name what is damaged."),
+    "gc": Entry("gc", "gc", "Remove registry-store objects nothing references any more."),
     "cleanup": Entry("cleanup", "cleanup", "Remove temporary files left by killed writers."),
     "storage": Entry("storage", "app", "Store statistics: logical vs stored bytes (dedup)."),
     "transition": Entry("lifecycle", "transition", "Move a version to another stage."),
