@@ -1,9 +1,10 @@
 """``modelyard users …`` and ``modelyard tokens …``: who may use a shared registry, and the
 bearer tokens they (and their CI jobs) authenticate with.
 
-They run against the registry that ``--registry`` names, as the embedded principal, so
-whoever can open the database directly is its admin here; a server checks tokens instead.
-A token is printed once, when it is made: only a hash of it is stored.
+They run against the registry that ``--registry`` names: on its database as the embedded
+principal (whoever can open the database directly is its admin there), or on a server as
+the user of ``MODELYARD_TOKEN``, whose role the server checks. A token is printed once,
+when it is made: only a hash of it is stored.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ RoleOpt = Annotated[str, typer.Option(
     "stages, request, track; reviewer: also approve and reject; admin: everything.")]
 UserArg = Annotated[str, typer.Argument(help="A user name (see 'modelyard users list').")]
 ONCE = "store this token now: it is not shown again (only a hash of it is kept)"
-
-
 
 
 def _when(value: datetime | None, none: str = "-") -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.context import settings
+from modelyard.cli.context import store_url
 from modelyard.cli.output import console, print_json
 from modelyard.errors import InvalidInput
 from modelyard.storage.content.leftovers import DEFAULT_GRACE, remove_leftovers
@@ -41,7 +41,7 @@ def cleanup(
 ) -> None:
     """Remove temporary files and incomplete uploads left by killed writers."""
     grace = parse_duration(older_than)
-    target = ObjectStore(store or settings(ctx).store_uri)
+    target = ObjectStore(store_url(ctx, store, "cleanup"))
     removed = remove_leftovers(target, grace, dry_run=dry_run)
     if json:
         print_json({"store": target.url, "dry_run": dry_run, "older_than_seconds": grace,

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from modelyard.cli.context import registry
+from modelyard.cli.context import embedded, refuse_server, registry
 from modelyard.cli.lifecycle import _change
 from modelyard.cli.output import console, err_console, print_json
 from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
@@ -290,7 +290,8 @@ def _audit_keygen(file: Path | None, json_output: bool) -> None:
 
 def _audit_checkpoint(ctx: typer.Context, key: Path | None, output: Path | None,
                       json_output: bool) -> None:
-    signed = registry(ctx).audit_checkpoint(key, output=output)
+    reg = embedded(ctx, "audit checkpoint", "the registry's database and the signing key")
+    signed = reg.audit_checkpoint(key, output=output)
     if output is None or json_output:
         print_json(signed.to_dict())
     else:
@@ -301,7 +302,11 @@ def _audit_checkpoint(ctx: typer.Context, key: Path | None, output: Path | None,
 
 def _audit_verify(ctx: typer.Context, checkpoint: Path | None, public_key: Path | None,
                   json_output: bool) -> None:
-    report = registry(ctx).verify_audit(checkpoint, public_key=public_key)
+    if checkpoint is not None:  # proving the extension reads the chain up to its event
+        refuse_server(ctx, "audit verify --checkpoint", "the registry's database")
+    # the public key checks a checkpoint only (it may be set in the environment regardless)
+    report = registry(ctx).verify_audit(
+        checkpoint, public_key=public_key if checkpoint is not None else None)
     if json_output:
         print_json(report.to_dict())
         if not report.ok:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from modelyard.cli.context import registry, settings
+from modelyard.cli.context import refuse_server, registry, settings
 from modelyard.cli.output import console, number, print_json
 from modelyard.cli.params import VersionArg, version_number
 from modelyard.domain.times import parse_time
@@ -104,6 +104,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the metadata schema (Alembic migrations)."""
     from modelyard.storage.sql.database import Database
 
+    refuse_server(ctx, "db upgrade", "the registry's database")
     database = Database(settings(ctx).registry_uri, auto_upgrade=True)
     console.print(f"schema at {database.current_revision()}")
 

@@ -105,7 +105,8 @@ def _global_options(
     ctx: typer.Context,
     registry: Annotated[str | None, typer.Option(
         "--registry", envvar="MODELYARD_REGISTRY_URI", metavar="URL",
-        help="Metadata database: sqlite:///PATH or postgresql://… [default: SQLite in --home]",
+        help="Metadata database (sqlite:///PATH, postgresql://…) or a Modelyard server"
+             " (http(s)://…, with --token) [default: SQLite in --home]",
     )] = None,
     store: Annotated[str | None, typer.Option(
         "--store", envvar="MODELYARD_STORE_URI", metavar="URL",
@@ -114,7 +115,13 @@ def _global_options(
     )] = None,
     user: Annotated[str | None, typer.Option(
         "--user", envvar="MODELYARD_USER", metavar="NAME",
-        help="Acting user [default: the OS user]",
+        help="Acting user of an embedded registry (a server takes it from the token)"
+             " [default: the OS user]",
+    )] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="MODELYARD_TOKEN", metavar="TOKEN", show_default=False,
+        help="Bearer token for a server --registry (prefer the variable: a command line is"
+             " visible to others on this machine)",
     )] = None,
     home: Annotated[str | None, typer.Option(
         "--home", envvar="MODELYARD_HOME", metavar="DIR",
@@ -125,7 +132,9 @@ def _global_options(
     )] = False,
 ) -> None:
     ctx.meta["modelyard.debug"] = debug
-    ctx.obj = CliState(Settings.resolve(registry, store, user, home))
+    state = CliState(Settings.resolve(registry, store, user, home), token)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
 
 
 def main() -> None:

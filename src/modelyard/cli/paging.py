@@ -31,6 +31,9 @@ PageTokenOpt = Annotated[str | None, typer.Option(
 # The commands name their two options as the services do; a page is asked for when either is
 # given on the command line.
 _PAGING = ("max_results", "page_token")
+# Left out of the next page's command: the page token is replaced, and a --token secret is
+# never printed (what is printed lands on screens and in CI logs).
+_NOT_REPEATED = frozenset({"page_token", "token"})
 
 
 class _Item(Protocol):
@@ -57,8 +60,9 @@ def print_page(ctx: typer.Context, page: Page[ItemT], json: bool,
 
 
 def next_page_command(ctx: click.Context, token: str) -> str:
-    """The command line that ran ``ctx`` (every option given on it, global ones included),
-    with ``--page-token token`` in place of any earlier one: ready to copy into a shell."""
+    """The command line that ran ``ctx`` (every option given on it, global ones included,
+    but never a ``--token`` secret), with ``--page-token token`` in place of any earlier
+    one: ready to copy into a shell."""
     chain = [ctx]
     while chain[-1].parent is not None:
         chain.append(chain[-1].parent)
@@ -67,7 +71,7 @@ def next_page_command(ctx: click.Context, token: str) -> str:
         if level is not chain[-1]:  # the program's name is not quoted: "python -m modelyard"
             words.append(level.info_name or "")
         for param in level.command.params:
-            if param.name is None or param.name == "page_token" or (
+            if param.name is None or param.name in _NOT_REPEATED or (
                     level.get_parameter_source(param.name) is not ParameterSource.COMMANDLINE):
                 continue
             words += _given(param, level.params[param.name])

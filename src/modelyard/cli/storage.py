@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.context import settings
+from modelyard.cli.context import store_url
 from modelyard.cli.output import console, print_json
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.content.usage import store_stats
@@ -25,7 +25,7 @@ def stats(
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Logical bytes (every file at full size), stored bytes and the dedup ratio."""
-    result = store_stats(ObjectStore(store or settings(ctx).store_uri))
+    result = store_stats(ObjectStore(store_url(ctx, store, "storage stats")))
     if json:
         print_json(result.to_dict())
         return

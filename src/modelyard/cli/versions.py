@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from modelyard.cli.context import registry
+from modelyard.cli.context import content_store, embedded, on_server, refuse_server, registry
 from modelyard.cli.output import (
     console,
     interrupted,
@@ -143,9 +143,10 @@ def download(
     reg = registry(ctx)
     if is_run_uri(uri):
         _, artifact = reg.run_artifact(uri)
+        content = content_store(reg)
         with interrupted(lambda: f"interrupted: nothing of {uri} was written to {output}"):
             output.mkdir(parents=True, exist_ok=True)
-            verified_download(uri, artifact.size, lambda advance: Path(reg.store.materialize(
+            verified_download(uri, artifact.size, lambda advance: Path(content.materialize(
                 artifact.digest, "dir" if artifact.kind == "dir" else "file", output,
                 filename=artifact.artifact_name or None, progress=advance)))
         return
@@ -198,9 +199,12 @@ def verify(
     if repair != (source is not None):
         raise InvalidInput("--repair and --from go together",
                            hint="modelyard verify --repair --from ORIGINAL_PATH_OR_STORE_URL")
-    reg = registry(ctx)
-    report = reg.verify(repair_from=source)
-    owners = _owners(reg, {*report.corrupt, *report.missing})
+    if repair:
+        refuse_server(ctx, "verify --repair", "the registry's object store on this machine")
+    report = registry(ctx).verify(repair_from=source)
+    damaged = {*report.corrupt, *report.missing}
+    remote = on_server(ctx)  # what holds a digest is read from the database (see _owners)
+    owners = {} if remote else _owners(embedded(ctx, "verify", "the database"), damaged)
     if json:
         print_json({**report.to_dict(), "owners": owners})
     else:
@@ -215,6 +219,9 @@ def verify(
             console.print(f"[yellow]leftovers[/] {report.leftover_count} temporary file(s),"
                           f" {report.leftover_bytes:,} bytes, from interrupted writes"
                           " (remove stale ones with 'modelyard cleanup')")
+        if damaged and remote:
+            console.print("what holds each damaged object: run 'modelyard verify' on the "
+                          "server, with its database URL", highlight=False)
         if report.ok:
             console.print("[green]all objects intact[/]")
     if not report.ok:
