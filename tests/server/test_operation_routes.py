@@ -102,3 +102,16 @@ def test_bad_input_is_a_4xx_with_a_hint_never_a_500(
     for response in cases:
         assert 400 <= response.status_code < 500, response.text
         assert response.json()["error"]["message"]
+
+
+def test_an_operation_naming_server_files_is_refused_by_the_client_not_sent(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    from modelyard.client.remote import RemoteRegistry
+    from modelyard.errors import InvalidInput
+
+    client, tokens = served_app
+    client.headers["Authorization"] = f"Bearer {tokens['admin']}"
+    remote = RemoteRegistry.over(client)
+    with pytest.raises(InvalidInput, match="server's disk"):
+        remote.audit_checkpoint()

@@ -19,7 +19,6 @@ from modelyard.config import Settings
 from modelyard.errors import InvalidInput, Unauthenticated
 
 if TYPE_CHECKING:  # imported on first use: `modelyard data …` never needs SQLAlchemy
-    from modelyard.services.content import ContentStore
     from modelyard.services.registry import Registry, RegistryApi
 
 
@@ -89,23 +88,6 @@ def embedded(ctx: typer.Context, command: str, needs: str) -> Registry:
     reg = registry(ctx)
     assert isinstance(reg, Registry)  # not a server: connect opened the database
     return reg
-
-
-def content_store(reg: RegistryApi) -> ContentStore:
-    """The registry's content plane, for the one transfer the API has no operation for
-    (a run artifact's download): its object store embedded, the server's content routes
-    remote. Either verifies every byte and reports progress."""
-    from modelyard.services.registry import Registry
-
-    if isinstance(reg, Registry):
-        from modelyard.services.content import LocalContent
-
-        return LocalContent(reg.store)
-    from modelyard.client.http_content import HttpContent
-    from modelyard.client.remote import RemoteRegistry
-
-    assert isinstance(reg, RemoteRegistry)  # the only other face
-    return HttpContent(reg.http)
 
 
 def store_url(ctx: typer.Context, given: str | None, command: str) -> str:

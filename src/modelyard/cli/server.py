@@ -10,6 +10,7 @@ import typer
 
 from modelyard.cli.context import settings
 from modelyard.cli.output import console, err_console
+from modelyard.errors import InvalidInput
 
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: all).")]
 PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
@@ -43,6 +44,10 @@ def server(ctx: typer.Context, host: HostOpt = "127.0.0.1", port: PortOpt = 8080
     base = settings(ctx)
     chosen = replace(base, registry_uri=registry or base.registry_uri,
                      store_uri=store or base.store_uri)
+    if chosen.registry_uri.startswith(("http://", "https://")):
+        raise InvalidInput(f"{chosen.registry_uri} is a server: a server serves a database",
+                           hint="pass --registry postgresql://… (or sqlite:///…), or unset "
+                                "MODELYARD_REGISTRY_URI")
     if init_admin is not None:
         from modelyard.services.access import init_admin as make_admin
         from modelyard.storage.sql.database import Database

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from modelyard.cli.context import content_store, embedded, on_server, refuse_server, registry
+from modelyard.cli.context import embedded, on_server, refuse_server, registry
 from modelyard.cli.output import (
     console,
     interrupted,
@@ -141,20 +141,10 @@ def download(
 ) -> None:
     """Download a version's (or a run's) artifact, verifying every byte against its digest."""
     reg = registry(ctx)
-    if is_run_uri(uri):
-        _, artifact = reg.run_artifact(uri)
-        content = content_store(reg)
-        with interrupted(lambda: f"interrupted: nothing of {uri} was written to {output}"):
-            output.mkdir(parents=True, exist_ok=True)
-            verified_download(uri, artifact.size, lambda advance: Path(content.materialize(
-                artifact.digest, "dir" if artifact.kind == "dir" else "file", output,
-                filename=artifact.artifact_name or None, progress=advance)))
-        return
-    found = reg.get_version(uri)
-    with interrupted(lambda: f"interrupted: nothing of {found.uri} was written to {output}"
+    size = (reg.run_artifact(uri)[1].size if is_run_uri(uri) else reg.get_version(uri).size)
+    with interrupted(lambda: f"interrupted: nothing of {uri} was written to {output}"
                              " (partial files and folders it created were removed)"):
-        verified_download(found.uri, found.size,
-                          lambda advance: reg.download(found.uri, output, progress=advance))
+        verified_download(uri, size, lambda advance: reg.download(uri, output, progress=advance))
 
 
 def tag(

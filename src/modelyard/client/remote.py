@@ -9,6 +9,7 @@ same ``Files`` as embedded, moving bytes by digest with ``HttpContent``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import types
@@ -25,7 +26,7 @@ from modelyard.domain.principal import Principal, Role
 from modelyard.errors import InvalidInput, ModelyardError, StorageUnavailable, error_class_for
 from modelyard.services.files import Files
 from modelyard.services.registry import RegistryApi, _Op
-from modelyard.wire.routes import route_of, served
+from modelyard.wire.routes import client_side, route_of, served
 
 TIMEOUT = httpx.Timeout(30.0, read=300.0)  # a verify or a large search may take a while
 
@@ -63,8 +64,10 @@ class RemoteRegistry(RegistryApi):
         return self._principal
 
     def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
-        if not served(op.method):
+        if client_side(op.method):
             return types.MethodType(op.method, self._files)
+        if not served(op.method):
+            return functools.partial(_refused, op.name)
         route = route_of(op.method)
         signature = inspect.signature(inspect.unwrap(op.method))
 
@@ -101,6 +104,12 @@ class RemoteRegistry(RegistryApi):
 
     def close(self) -> None:
         self.http.close()
+
+
+def _refused(operation: str, *args: Any, **kwargs: Any) -> Any:
+    raise InvalidInput(f"{operation} names files on the server's disk, so a server does not "
+                       "serve it", hint="run it where the registry's database and key are: "
+                       "modelyard --registry postgresql://… …")
 
 
 def error_from(response: httpx.Response) -> ModelyardError:

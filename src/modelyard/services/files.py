@@ -22,7 +22,7 @@ from modelyard.domain.datasets import DatasetVersion, is_dataset_uri
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.names import check_version_fields
 from modelyard.domain.principal import Permission, Principal
-from modelyard.domain.runs import RunArtifact, is_run_uri
+from modelyard.domain.runs import Run, RunArtifact, is_run_uri
 from modelyard.errors import IntegrityError, InvalidInput
 from modelyard.flavors import load_model
 from modelyard.services.content import ContentStore
@@ -72,6 +72,8 @@ class MetadataApi(Protocol):
                             ) -> RunArtifact: ...
 
     def check_running(self, run_id: str) -> None: ...
+
+    def run_artifact(self, uri: str) -> tuple[Run, RunArtifact]: ...
 
 
 class Files:
@@ -132,14 +134,20 @@ class Files:
         version: str | int | None = None,
         progress: Progress | None = None,
     ) -> Path:
-        """Write a version's artifact under ``dest``; every byte is checked against its digest.
+        """Write a version's artifact (or a run's: ``runs:/<run_id>/<path>``) under
+        ``dest``; every byte is checked against its digest.
 
         A single-file artifact lands as ``dest/<file name>``, a directory's files directly
         under ``dest``. On any failure nothing partial is left behind.
         """
-        found = self.api.get_version(name_or_uri, version)
-        self._materialize(found.digest, found.artifact_kind, found.artifact_name, dest, progress)
-        return Path(dest) / found.artifact_name if found.artifact_kind == "file" else Path(dest)
+        if is_run_uri(name_or_uri):
+            _, artifact = self.api.run_artifact(name_or_uri)
+            digest, kind, name = artifact.digest, artifact.kind, artifact.artifact_name
+        else:
+            found = self.api.get_version(name_or_uri, version)
+            digest, kind, name = found.digest, found.artifact_kind, found.artifact_name
+        self._materialize(digest, kind, name, dest, progress)
+        return Path(dest) / name if kind == "file" else Path(dest)
 
     @operation(Permission.READ)
     def load(self, name_or_uri: str, *, version: str | int | None = None,

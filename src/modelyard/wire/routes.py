@@ -63,10 +63,14 @@ def route_of(function: Callable[..., Any]) -> Route:
                  params, hints.get("return"), declared.permission, declared.summary)
 
 
+def client_side(function: Callable[..., Any]) -> bool:
+    """Whether an operation runs on the caller's side (the content plane)."""
+    return inspect.unwrap(function).__qualname__.split(".")[0] in CLIENT_SIDE
+
+
 def served(function: Callable[..., Any]) -> bool:
     """Whether an operation has a route (it runs on the server's side)."""
-    name = inspect.unwrap(function).__qualname__
-    return name.split(".")[0] not in CLIENT_SIDE and name.split(".")[-1] not in SERVER_ONLY
+    return not client_side(function) and inspect.unwrap(function).__name__ not in SERVER_ONLY
 
 
 def _names_a_server_path(annotation: Any, param: inspect.Parameter) -> bool:
