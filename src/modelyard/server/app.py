@@ -20,10 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from modelyard import __version__
+from modelyard import __version__, web
 from modelyard.config import Settings
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, StorageUnavailable
-from modelyard.server import content_routes, operation_routes
+from modelyard.server import content_routes, mlflow, operation_routes
 from modelyard.server.auth import principal_of
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
@@ -71,6 +71,8 @@ def create_app(registry_uri: str | None = None, store_uri: str | None = None) ->
 
     app.include_router(operation_routes.router())
     app.include_router(content_routes.router())
+    app.include_router(mlflow.router())  # MLflow's REST API, for the mlflow client
+    app.include_router(web.router())  # the web UI, at /
     return app
 
 
