@@ -35,4 +35,4 @@ def request(request_id: int) -> str:
 
 
 def download(digest: str, filename: str) -> str:
-    return f"/download/{_seg(digest)}?name={quote(filename, safe='')}"
+    return f"/download/{quote(digest, safe=':')}?name={quote(filename, safe='')}"
