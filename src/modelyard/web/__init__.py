@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import assets, catalog, signin
+from . import assets, catalog, review, signin
 
 
 def router() -> APIRouter:
     """All pages, mounted at ``/`` beside ``/api/v1`` (left out of the OpenAPI schema)."""
     pages = APIRouter()
-    for part in (signin, catalog, assets):
+    for part in (signin, catalog, review, assets):
         pages.include_router(part.routes)
     return pages
