@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import assets, catalog, review, signin
+from . import assets, catalog, oversight, review, signin, tracking
 
 
 def router() -> APIRouter:
     """All pages, mounted at ``/`` beside ``/api/v1`` (left out of the OpenAPI schema)."""
     pages = APIRouter()
-    for part in (signin, catalog, review, assets):
+    for part in (signin, catalog, review, tracking, oversight, assets):
         pages.include_router(part.routes)
     return pages
