@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from modelyard.cli.context import embedded, on_server, refuse_server, registry
+from modelyard.cli.context import refuse_server, registry
 from modelyard.cli.output import (
     console,
     interrupted,
@@ -23,10 +23,10 @@ from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.cli.params import VersionArg
 from modelyard.domain.names import parse_pairs
 from modelyard.domain.runs import is_run_uri
-from modelyard.errors import InvalidInput, ModelyardError
+from modelyard.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from modelyard.services.registry import Registry
+    pass
 
 app = typer.Typer(help="List, show, search and delete model versions.", no_args_is_help=True)
 
@@ -192,11 +192,9 @@ def verify(
     if repair:
         refuse_server(ctx, "verify --repair", "the registry's object store on this machine")
     report = registry(ctx).verify(repair_from=source)
-    damaged = {*report.corrupt, *report.missing}
-    remote = on_server(ctx)  # what holds a digest is read from the database (see _owners)
-    owners = {} if remote else _owners(embedded(ctx, "verify", "the database"), damaged)
+    owners = report.owners
     if json:
-        print_json({**report.to_dict(), "owners": owners})
+        print_json(report.to_dict())
     else:
         console.print(f"checked {report.checked} objects")
         for digest in report.repaired:
@@ -209,40 +207,10 @@ def verify(
             console.print(f"[yellow]leftovers[/] {report.leftover_count} temporary file(s),"
                           f" {report.leftover_bytes:,} bytes, from interrupted writes"
                           " (remove stale ones with 'modelyard cleanup')")
-        if damaged and remote:
-            console.print("what holds each damaged object: run 'modelyard verify' on the "
-                          "server, with its database URL", highlight=False)
         if report.ok:
             console.print("[green]all objects intact[/]")
     if not report.ok:
         raise typer.Exit(1)
-
-
-def _owners(reg: Registry, damaged: set[str]) -> dict[str, list[str]]:
-    """Damaged digest → what holds it: ``models:/fraud/3``, or ``models:/fraud/3 (a.bin)``
-    for a file inside a stored folder (read from its manifest, when that is intact)."""
-    if not damaged:
-        return {}
-    from modelyard.storage.sql import repository as repo
-
-    with reg.db.read() as conn:
-        roots = repo.owners_of_digests(conn)
-    owners: dict[str, list[str]] = {}
-    entries: dict[str, list[tuple[str, str]]] = {}  # folder digest → its (path, digest)
-    for digest, kind, owner in roots:
-        if digest in damaged:
-            owners.setdefault(digest, []).append(owner)
-        elif kind == "dir":
-            if digest not in entries:
-                try:
-                    entries[digest] = [(e.path, e.digest)
-                                       for e in reg.store.get_manifest(digest).entries]
-                except ModelyardError:
-                    entries[digest] = []
-            for path, inner in entries[digest]:
-                if inner in damaged:
-                    owners.setdefault(inner, []).append(f"{owner} ({path})")
-    return owners
 
 
 def add_top_level(app: typer.Typer) -> None:

@@ -128,6 +128,9 @@ class VerifyReport(Record):
     repaired: list[str] = field(default_factory=list)
     leftover_count: int = 0
     leftover_bytes: int = 0
+    owners: dict[str, list[str]] = field(default_factory=dict)
+    """Damaged digest → what holds it: ``models:/fraud/3``, or ``models:/fraud/3 (a.bin)``
+    for a file of a stored folder."""
     computed = ("ok",)
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 from modelyard.domain.content import content_kind
 from modelyard.domain.entities import GarbageReport, VerifyReport
 from modelyard.domain.principal import Permission
-from modelyard.errors import IntegrityError, InvalidInput, NotFound
+from modelyard.errors import IntegrityError, InvalidInput, ModelyardError, NotFound
 from modelyard.services.base import Context, UseCase
 from modelyard.services.catalog import Catalog
 from modelyard.services.operations import operation
@@ -107,7 +107,32 @@ class Artifacts(UseCase):
         leftovers = find_leftovers(self.store)
         return VerifyReport(checked=checked, corrupt=sorted(corrupt), missing=sorted(missing),
                             leftover_count=len(leftovers),
-                            leftover_bytes=sum(f.size for f in leftovers))
+                            leftover_bytes=sum(f.size for f in leftovers),
+                            owners=self._owners({*corrupt, *missing}))
+
+    def _owners(self, damaged: set[str]) -> dict[str, list[str]]:
+        """What holds each damaged digest: a version, dataset or run artifact, or a file
+        of one's folder (read from its manifest, when that is intact)."""
+        if not damaged:
+            return {}
+        with self.db.read() as conn:
+            roots = repo.owners_of_digests(conn)
+        owners: dict[str, list[str]] = {}
+        entries: dict[str, list[tuple[str, str]]] = {}  # folder digest → its (path, digest)
+        for digest, kind, owner in roots:
+            if digest in damaged:
+                owners.setdefault(digest, []).append(owner)
+            elif kind == "dir":
+                if digest not in entries:
+                    try:
+                        entries[digest] = [(e.path, e.digest)
+                                           for e in self.store.get_manifest(digest).entries]
+                    except ModelyardError:
+                        entries[digest] = []
+                for path, inner in entries[digest]:
+                    if inner in damaged:
+                        owners.setdefault(inner, []).append(f"{owner} ({path})")
+        return owners
 
     def _missing_entries(self, digest: str) -> set[str]:
         try:
