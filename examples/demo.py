@@ -1,14 +1,16 @@
 """Modelyard in two minutes: train, register three versions, promote through reviewers, roll
-back, read history.
+back, read history, then serve the registry with its web UI to look around.
 
 Runs on the embedded default (SQLite + local object store). Set MODELYARD_HOME to choose
 where; by default the demo keeps its registry in ./.modelyard-demo so it never touches yours.
+``--no-serve`` stops after the story; MODELYARD_DEMO_PORT picks the UI's port (8080).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -98,6 +100,43 @@ def main() -> None:
     cli = command_path()
     console.print(f"registry: {home}  (try: MODELYARD_HOME={home} {cli} history {name}, "
                   f"{cli} dossier {name} 2)")
+    if "--no-serve" not in sys.argv[1:]:
+        serve(reg, home)
+
+
+ADMIN = "demo-admin"
+
+
+def serve(reg: modelyard.Registry, home: str) -> None:
+    """Serve the demo registry with its web UI, and print the URL and a token to sign in
+    with (an admin's: the demo's first user, made once; a new token on each run)."""
+    import uvicorn
+
+    from modelyard.server.app import create_app
+    from modelyard.services.access import init_admin
+
+    if ADMIN in {u.name for u in reg.list_users()}:
+        _, token = reg.create_token("demo", user=ADMIN)
+    else:
+        _, token = init_admin(reg.db, ADMIN)
+    port = _free_port(int(os.environ.get("MODELYARD_DEMO_PORT", "8080")))
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold]web UI[/]: {url}  (sign in with this token)\n"
+                  f"[bold]token[/]: {token}\n"
+                  f"REST API: {url}/docs   stop: Ctrl-C", soft_wrap=True)
+    settings = modelyard.Settings.resolve(home=home)
+    uvicorn.run(create_app(settings.registry_uri, settings.store_uri), host="127.0.0.1",
+                port=port, log_level="warning")
+
+
+def _free_port(wanted: int) -> int:
+    """``wanted`` if nothing listens there, else any free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def command_path() -> str:
