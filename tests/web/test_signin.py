@@ -94,7 +94,8 @@ def test_a_post_without_a_session_is_refused_and_audited(served: Served, site: S
         answer = anonymous.post(f"/requests/{site.pending}/approve", data={"csrf": "x"},
                                 follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == "/login"
-    assert audit_events(served, "access.denied")[-1].after["reason"] == "no session"
+    denied = audit_events(served, "access.denied")[-1].after
+    assert denied is not None and denied["reason"] == "no session"
 
 
 def test_a_form_that_is_not_urlencoded_is_refused(served: Served, site: Seeded,
