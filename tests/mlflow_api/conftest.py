@@ -4,9 +4,8 @@ ours.
 
 The environment (``mlflow-skinny`` plus what its sklearn and pyfunc flavors import) is made
 once per machine under ``~/.cache/modelyard-tests`` (``MODELYARD_TEST_CACHE``), which takes
-about two minutes from PyPI; later runs reuse it. It is built in a temporary folder and
-renamed into place when complete, under a lock, so parallel workers and an interrupted
-install never see half of one.
+about two minutes from PyPI; later runs reuse it. It is built under a lock and marked
+complete last, so parallel workers wait for one install and an interrupted one is redone.
 """
 
 from __future__ import annotations
@@ -52,33 +51,22 @@ def mlflow_python() -> Path:
     """The Python of a virtual environment with the pinned MLflow client."""
     cache = _cache()
     cache.mkdir(parents=True, exist_ok=True)
-    name = "mlflow-" + "-".join(p.replace("==", "-") for p in MLFLOW_PACKAGES[:1])
-    target = cache / name
-    python = target / "bin" / "python"
-    with open(cache / f"{name}.lock", "w") as lock:
+    target = cache / MLFLOW_PACKAGES[0].replace("==", "-")
+    complete = target / ".complete"  # written last: without it the folder is rebuilt
+    with open(cache / f"{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not python.exists():
-            building = cache / f"{name}.building"
-            shutil.rmtree(building, ignore_errors=True)
+        if not complete.exists():
+            shutil.rmtree(target, ignore_errors=True)
             try:
-                subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
-                subprocess.run([str(building / "bin" / "pip"), "install", "-q",
+                subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+                subprocess.run([str(target / "bin" / "pip"), "install", "-q",
                                 *MLFLOW_PACKAGES], check=True, timeout=1200)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failed:
-                shutil.rmtree(building, ignore_errors=True)
                 if os.environ.get("CI"):
                     pytest.fail(f"could not install the MLflow client: {failed}")
                 pytest.skip(f"could not install the MLflow client: {failed}")
-            building.rename(target)  # the venv's scripts name their own folder: fix them
-            for script in (target / "bin").iterdir():
-                if script.is_file() and not script.is_symlink():
-                    data = script.read_bytes()
-                    if str(building).encode() in data:
-                        script.write_bytes(data.replace(str(building).encode(),
-                                                        str(target).encode()))
-            (target / "pyvenv.cfg").write_text((target / "pyvenv.cfg").read_text().replace(
-                str(building), str(target)))
-    return python
+            complete.write_text("\n".join(MLFLOW_PACKAGES) + "\n")
+    return target / "bin" / "python"
 
 
 class MlflowRunner:
