@@ -9,6 +9,7 @@ the embedded registry. Results are encoded by the entity codec.
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
@@ -21,6 +22,14 @@ from modelyard.errors import PermissionDenied, Unauthenticated
 from modelyard.server.auth import audit_refusal, principal_of
 from modelyard.services.registry import Registry, RegistryApi
 from modelyard.wire.routes import Route, route_of, served
+
+
+class RecordResponse(JSONResponse):
+    """JSON as the codec means it: nan and inf metrics as the constants ``json.dumps``
+    writes (and ``json.loads`` reads), where starlette's strict encoding would fail."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def router() -> APIRouter:
@@ -43,7 +52,7 @@ def _add(api: APIRouter, route: Route) -> None:
     model = _arguments_model(route)
     source = Query() if route.method == "GET" else Body()
 
-    def endpoint(request: Request, arguments: Any) -> JSONResponse:
+    def endpoint(request: Request, arguments: Any) -> RecordResponse:
         backend = request.app.state.backend
         principal: Principal | None = None
         try:
@@ -55,7 +64,7 @@ def _add(api: APIRouter, route: Route) -> None:
             if route.method == "POST":
                 audit_refusal(backend.db, refused, route.operation, principal)
             raise
-        return JSONResponse(encode(result))
+        return RecordResponse(encode(result))
 
     endpoint.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -65,5 +74,5 @@ def _add(api: APIRouter, route: Route) -> None:
     ])
     api.add_api_route(route.path, endpoint, methods=[route.method], summary=route.summary,
                       operation_id=route.operation, tags=[route.permission.value],
-                      response_class=JSONResponse, response_model=wire_type(route.returns),
+                      response_class=RecordResponse, response_model=wire_type(route.returns),
                       description=f"Needs the **{route.permission}** permission.")

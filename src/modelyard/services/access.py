@@ -37,7 +37,7 @@ from modelyard.domain.paging import Page, check_max_results, collect, decode_tok
 from modelyard.domain.principal import SYSTEM_USER, Actor, Permission, Principal, Role
 from modelyard.domain.suggest import with_suggestion
 from modelyard.errors import AlreadyExists, InvalidTransition, NotFound, Unauthenticated
-from modelyard.services.base import Clock, UseCase, utc_now
+from modelyard.services.base import Clock, UseCase, in_utc, utc_now
 from modelyard.services.operations import operation
 from modelyard.storage.content.hashing import hash_bytes
 from modelyard.storage.sql import access_repository as access
@@ -237,6 +237,7 @@ class Access(UseCase):
         owner = self._subject(user, "create tokens for")
         label, now = check_token_name(name or ""), self.clock()
         expires_at = expiry(expires, now)
+        expires_at = in_utc(expires_at, "expiry") if expires_at is not None else None
         with self.db.transaction() as conn:
             row = self._user(conn, owner)
             if row.disabled_at is not None:

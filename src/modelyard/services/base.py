@@ -19,6 +19,7 @@ from modelyard.domain.names import check_model_name
 from modelyard.domain.principal import Actor, Principal
 from modelyard.domain.refs import RefKind, VersionRef, is_model_uri, parse_model_uri, parse_ref
 from modelyard.domain.suggest import with_suggestion
+from modelyard.domain.times import as_utc
 from modelyard.errors import InvalidInput, NotFound
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql import repository as repo
@@ -29,6 +30,17 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def in_utc(value: datetime, what: str) -> datetime:
+    """``value`` in UTC, the stored times' zone (a naive time is read as UTC). A time whose
+    UTC form is outside the calendar (year 1 at +14:00, 9999-12-31 at -14:00) is refused
+    here rather than failing where it is stored or compared."""
+    try:
+        return as_utc(value).astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"invalid {what} {value.isoformat()}: it is outside years 1-9999 "
+                           "in UTC") from None
 
 
 @dataclass(frozen=True)

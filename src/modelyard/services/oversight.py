@@ -24,10 +24,9 @@ from modelyard.domain.entities import AuditEvent
 from modelyard.domain.history import logged_facts
 from modelyard.domain.paging import Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
-from modelyard.domain.times import as_utc
 from modelyard.errors import IntegrityError
 from modelyard.services import checkpoints
-from modelyard.services.base import Context, UseCase
+from modelyard.services.base import Context, UseCase, in_utc
 from modelyard.services.checkpoints import Checkpoint
 from modelyard.services.governance import Governance
 from modelyard.services.operations import operation
@@ -51,7 +50,7 @@ class Oversight(UseCase):
         max_results: int | None = None, page_token: str | None = None,
     ) -> Page[AuditEvent]:
         """Audit events, oldest first: all of them, or one model's; ``since`` is inclusive."""
-        since = as_utc(since) if since is not None else None
+        since = in_utc(since, "since") if since is not None else None
         limit, cursor = check_max_results(max_results), decode_token(page_token, "audit", 1)
         with self.db.read() as conn:
             if name is not None:
