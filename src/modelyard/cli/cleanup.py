@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
 from modelyard.cli.context import store_url
 from modelyard.cli.output import console, print_json
-from modelyard.errors import InvalidInput
+from modelyard.cli.params import duration
 from modelyard.storage.content.leftovers import DEFAULT_GRACE, remove_leftovers
 from modelyard.storage.content.objects import ObjectStore
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``30m``, ``1h`` or ``2d``."""
-    match = _DURATION_RE.fullmatch(text.strip().lower())
-    if match is None:
-        raise InvalidInput(f"not a duration: {text!r}", hint="e.g. 90s, 30m, 1h or 2d")
-    return float(match.group(1)) * _UNIT[match.group(2)]
 
 
 def cleanup(
@@ -40,7 +28,7 @@ def cleanup(
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Remove temporary files and incomplete uploads left by killed writers."""
-    grace = parse_duration(older_than)
+    grace = duration(older_than, "--older-than")
     target = ObjectStore(store_url(ctx, store, "cleanup"))
     removed = remove_leftovers(target, grace, dry_run=dry_run)
     if json:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from modelyard.cli.output import (
     verified_download,
 )
 from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
+from modelyard.cli.params import duration
 from modelyard.domain.datasets import DatasetVersion
 from modelyard.domain.names import parse_pairs
 from modelyard.errors import InvalidInput
@@ -304,16 +304,7 @@ def diff(
         console.print(f"no data changes between {report.old} and {report.new}")
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _SHOWN = 10  # objects listed before the prompt; --dry-run --json lists them all
-
-
-def _grace_seconds(text: str) -> float:
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not match:
-        raise InvalidInput(f"--grace takes a duration such as 0, 90s, 30m, 1h or 2d; got {text!r}")
-    return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
 def _interactive() -> bool:
@@ -378,7 +369,7 @@ def gc(
                           "may need some of it", highlight=False)
     report = data.gc(workspace=workspace, all_branches=all_branches, all_tags=all_tags,
                      all_commits=all_commits, remote=remote, only_this_clone=only_this_clone,
-                     dry_run=dry_run, grace=_grace_seconds(grace),
+                     dry_run=dry_run, grace=duration(grace, "--grace"),
                      confirm=None if yes else _confirm_gc,
                      registry_store=settings(ctx).store_uri)
     if json:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from modelyard.cli.cleanup import parse_duration
 from modelyard.cli.context import registry
 from modelyard.cli.output import console, err_console, print_json
+from modelyard.cli.params import duration
 from modelyard.errors import InvalidInput
 from modelyard.storage.content.sweep import DEFAULT_GRACE_SECONDS
 
@@ -29,7 +29,7 @@ def gc(
 ) -> None:
     """Remove stored objects no version (deleted ones included), dataset or run artifact
     needs. Admins only; a folder's files and a large file's chunks stay while in use."""
-    seconds = parse_duration(grace)
+    seconds = duration(grace, "--grace")
     reg = registry(ctx)
     report = reg.collect_garbage(dry_run=True, grace_seconds=seconds)
     if not dry_run:

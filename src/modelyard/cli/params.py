@@ -1,4 +1,5 @@
-"""Argument types shared by commands: a version number written ``3`` or ``v3``."""
+"""Argument types shared by commands: a version number written ``3`` or ``v3``, a duration
+written ``90s``, ``30m``, ``1h`` or ``2d``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from typing import Annotated
 
 import typer
 
+from modelyard.errors import InvalidInput
+
 _NUMBER_RE = re.compile(r"[vV]?([0-9]+)", re.ASCII)  # with fullmatch
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.ASCII)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def version_number(text: str) -> int:
@@ -22,3 +27,12 @@ def version_number(text: str) -> int:
 
 VersionArg = Annotated[int, typer.Argument(
     parser=version_number, metavar="VERSION", help="A version number: 3 or v3.")]
+
+
+def duration(text: str, option: str) -> float:
+    """Seconds from ``0``, ``90``, ``90s``, ``30m``, ``1h`` or ``2d``, given to ``option``."""
+    match = _DURATION_RE.fullmatch(text.strip().lower())
+    if match is None:
+        raise InvalidInput(f"{option} takes a duration such as 0, 90s, 30m, 1h or 2d; "
+                           f"got {text!r}")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
