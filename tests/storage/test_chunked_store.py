@@ -299,3 +299,32 @@ def test_a_version_says_how_many_bytes_it_added(tmp_path: Path) -> None:
     assert 0 < second["added_bytes"] < len(_BASE) * 0.2
     shown = runner.invoke(app, ["versions", "show", "m", "2", "--added"], env=env).stdout
     assert "added to the store:" in shown
+
+
+def test_a_dataset_version_says_how_many_bytes_it_added(tmp_path: Path) -> None:
+    """`data show datasets:/N/V --added`: a day's appended rows add about their own size."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    env = {"MODELYARD_HOME": str(tmp_path / "home"), "MODELYARD_USER": "ana"}
+    appended = _BASE + random.Random(8).randbytes(4096)
+    runner = CliRunner()
+    for i, data in enumerate((_BASE, appended)):
+        done = runner.invoke(app, ["data", "register", "rows",
+                                   str(_write(tmp_path / f"rows{i}.csv", data))], env=env)
+        assert done.exit_code == 0, done.output
+
+    def added(version: int) -> int:
+        shown = runner.invoke(app, ["data", "show", f"datasets:/rows/{version}", "--added",
+                                    "--json"], env=env)
+        assert shown.exit_code == 0, shown.output
+        value: int = json.loads(shown.stdout)["added_bytes"]
+        return value
+
+    assert added(1) >= len(_BASE)
+    assert 4096 <= added(2) < len(_BASE) * 0.2  # the tail chunk(s) and the new list
+    shown = runner.invoke(app, ["data", "show", "datasets:/rows/2", "--added"], env=env).stdout
+    assert "added to the store:" in shown

@@ -445,13 +445,22 @@ def list_datasets(
 @app.command("show")
 def show(ctx: typer.Context, uri: Annotated[str, typer.Argument(
         help="datasets:/NAME/VERSION (or datasets:/NAME for the latest).")],
-         json: JsonOpt = False) -> None:
+         json: JsonOpt = False,
+         added: Annotated[bool, typer.Option(
+             "--added", help="Also say how many stored bytes this version added that no "
+                             "earlier version of the dataset needs (with chunking, only the "
+                             "chunks that changed).")] = False) -> None:
     """Show one registered dataset version."""
-    found = registry(ctx).get_dataset(uri)
+    reg = registry(ctx)
+    found = reg.get_dataset(uri)
+    extra = {"added_bytes": reg.dataset_added_bytes(found.name, found.version)} if added else {}
     if json:
-        print_json(found.to_dict())
+        print_json({**found.to_dict(), **extra})
     else:
         console.print(_datasets_table([found]))
+        if added:
+            console.print(f"added to the store: {extra['added_bytes']:,} bytes "
+                          f"of {found.size:,}", highlight=False)
 
 
 def _datasets_table(items: list[DatasetVersion]) -> Table:

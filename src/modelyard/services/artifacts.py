@@ -1,4 +1,5 @@
-"""The store as a whole: what a version added to it, and an integrity check of every object."""
+"""The store as a whole: what a model or dataset version added to it, and an integrity
+check of every object."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from modelyard.domain.principal import Permission
 from modelyard.errors import IntegrityError, InvalidInput, ModelyardError, NotFound
 from modelyard.services.base import Context, UseCase
 from modelyard.services.catalog import Catalog
+from modelyard.services.datasets import Datasets
 from modelyard.services.operations import operation
 from modelyard.storage.content import usage
 from modelyard.storage.content.leftovers import find_leftovers
@@ -22,9 +24,9 @@ from modelyard.storage.sql import repository as repo
 
 
 class Artifacts(UseCase):
-    def __init__(self, ctx: Context, catalog: Catalog) -> None:
+    def __init__(self, ctx: Context, catalog: Catalog, datasets: Datasets) -> None:
         super().__init__(ctx)
-        self.catalog = catalog
+        self.catalog, self.datasets = catalog, datasets
 
     @operation(Permission.READ)
     def added_bytes(self, name_or_uri: str, version: str | int | None = None) -> int:
@@ -34,6 +36,15 @@ class Artifacts(UseCase):
         earlier = self.catalog.search_versions(f"version < {found.version}", name=found.name)
         return usage.added_bytes(self.store, (found.digest, content_kind(found.artifact_kind)),
                                  [(v.digest, content_kind(v.artifact_kind)) for v in earlier])
+
+    @operation(Permission.READ)
+    def dataset_added_bytes(self, name_or_uri: str, version: int | str | None = None) -> int:
+        """Stored bytes a dataset version needs that no earlier version of the dataset
+        needs: what a day's appended rows cost once chunking stores only what changed."""
+        found = self.datasets.get_dataset(name_or_uri, version)
+        return usage.added_bytes(self.store, (found.digest, content_kind(found.kind)),
+                                 [(d.digest, content_kind(d.kind))
+                                  for d in self.datasets.versions_before(found)])
 
     @operation(Permission.READ)
     def verify(self, progress: Callable[[str], None] | None = None, *,

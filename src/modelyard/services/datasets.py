@@ -92,6 +92,12 @@ class Datasets(UseCase):
                 _to_dataset(r) for r in repo.list_versions(conn, name, cursor=after, limit=n)],
                 lambda d: (d.name, d.version), limit, cursor, kind="datasets")
 
+    def versions_before(self, found: DatasetVersion) -> list[DatasetVersion]:
+        """The versions of ``found``'s dataset numbered below it, oldest first."""
+        with self.db.read() as conn:
+            return [d for d in map(_to_dataset, repo.list_versions(conn, found.name))
+                    if d.version < found.version]
+
     @operation(Permission.READ)
     def dataset_input(self, ref: str | DataInput) -> dict[str, Any]:
         """What lineage records of a dataset input: digest, size, file count, source.

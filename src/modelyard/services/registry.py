@@ -108,6 +108,7 @@ class RegistryApi:
     # -- the store ----------------------------------------------------------------------
     verify = _Op(Artifacts.verify)
     added_bytes = _Op(Artifacts.added_bytes)
+    dataset_added_bytes = _Op(Artifacts.dataset_added_bytes)
     collect_garbage = _Op(Artifacts.collect_garbage)
     # -- governance ---------------------------------------------------------------------
     set_policy = _Op(Governance.set_policy)
@@ -183,7 +184,7 @@ class Registry(RegistryApi):
         self._catalog = Catalog(self.ctx, self._datasets)
         self._governance = Governance(self.ctx)
         self._lifecycle = Lifecycle(self.ctx, self._catalog, self._governance)
-        self._artifacts = Artifacts(self.ctx, self._catalog)
+        self._artifacts = Artifacts(self.ctx, self._catalog, self._datasets)
         self._tracking = Tracking(self.ctx, self._datasets)
         self._lineages = Lineages(self.ctx)
         self._oversight = Oversight(self.ctx, self._governance)
