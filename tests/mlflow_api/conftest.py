@@ -2,10 +2,11 @@
 unmodified ``mlflow`` client in a virtual environment of its own, since its pins are not
 ours.
 
-The environment (``mlflow-skinny`` plus what its sklearn and pyfunc flavors import) is made
-once per machine under ``~/.cache/modelyard-tests`` (``MODELYARD_TEST_CACHE``), which takes
-about two minutes from PyPI; later runs reuse it. It is built under a lock and marked
-complete last, so parallel workers wait for one install and an interrupted one is redone.
+The environment (``mlflow`` with its tracking server, plus what its sklearn and pyfunc
+flavors import) is made once per machine under ``~/.cache/modelyard-tests``
+(``MODELYARD_TEST_CACHE``), which takes a few minutes from PyPI; later runs reuse it. It
+is built under a lock and marked complete last, so parallel workers wait for one install
+and an interrupted one is redone.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from server.conftest import (  # the server's fixtures, shared
 __all__ = ["LiveServer", "Served", "add_user", "bearer", "live_server", "serve", "served",
            "start_server"]
 
-MLFLOW_PACKAGES = ["mlflow-skinny==3.17.2", "numpy==2.4.6", "pandas==3.1.1",
+MLFLOW_PACKAGES = ["mlflow==3.17.2", "numpy==2.4.6", "pandas==3.1.1",
                    "scikit-learn==1.9.1"]
 
 

@@ -3,10 +3,11 @@ team's scripts make, with a Modelyard token as MLFLOW_TRACKING_TOKEN, under our 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import modelyard
-from mlflow_api.conftest import MlflowRunner
+from mlflow_api.conftest import LiveServer, MlflowRunner
 
 
 def test_the_mlflow_client_registers_tags_aliases_and_searches(
@@ -50,28 +51,80 @@ def test_the_mlflow_client_registers_tags_aliases_and_searches(
     reg.close()
 
 
-def test_production_through_mlflow_waits_for_approval(mlflow_client: MlflowRunner,
-                                                      tmp_path: Path) -> None:
+TRAIN = textwrap.dedent("""
+    import mlflow, mlflow.pyfunc, mlflow.sklearn
+    import numpy as np
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+""")
+
+
+def test_a_script_written_the_mlflow_way_runs_unchanged(mlflow_client: MlflowRunner,
+                                                        tmp_path: Path) -> None:
+    """log_model, register_model on runs:/, alias, search, load by alias and stage, Staging;
+    then Production under an approval policy: refused, approved in Modelyard, served."""
+    result = mlflow_client(TRAIN + textwrap.dedent("""
+        mlflow.set_experiment("churn")
+        with mlflow.start_run() as run:
+            model = LogisticRegression(C=0.5).fit(X, y)
+            mlflow.log_params({"C": 0.5})
+            mlflow.log_metric("accuracy", float(model.score(X, y)))
+            mlflow.sklearn.log_model(model, name="model", input_example=X[:2])
+        version = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+        client = MlflowClient()
+        client.set_registered_model_alias("churn", "champion", version.version)
+        found = client.search_model_versions("name = 'churn'")
+        client.transition_model_version_stage("churn", version.version, "Staging")
+        by_alias = mlflow.pyfunc.load_model("models:/churn@champion").predict(X)
+        by_stage = mlflow.pyfunc.load_model("models:/churn/Staging").predict(X)
+        emit({"version": version.version, "run_id": run.info.run_id,
+              "found": [[v.version, v.run_id] for v in found],
+              "trained": model.predict(X).tolist(), "by_alias": by_alias.tolist(),
+              "by_stage": by_stage.tolist(),
+              "stage": client.get_model_version("churn", version.version).current_stage})
+    """))
+    assert result["version"] == "1" and result["stage"] == "Staging"
+    assert result["found"] == [["1", result["run_id"]]]
+    assert result["by_alias"] == result["by_stage"] == result["trained"]
+    assert 0 < sum(result["trained"]) < 120  # a real classifier, not a constant
+
     server = mlflow_client.server
     reg = modelyard.connect(server.url, token=server.token)
-    model = tmp_path / "w.bin"
-    model.write_bytes(b"weights")
-    reg.register("fraud", model)
-    reg.set_policy("fraud", approvals=1)
-    reg.close()
-    result = mlflow_client("""
+    reg.set_policy("churn", approvals=1, reviewers=["rita"])
+    version = reg.get_version("models:/churn@champion")
+    assert version.lineage["run_id"] == result["run_id"] and version.created_by == "ana"
+    refused = mlflow_client("""
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
-        client = MlflowClient()
-        client.transition_model_version_stage("fraud", "1", "Staging")
         try:
-            client.transition_model_version_stage("fraud", "1", "Production")
-            refused = None
+            MlflowClient().transition_model_version_stage("churn", "1", "Production")
+            emit(None)
         except MlflowException as exc:
-            refused = [exc.error_code, exc.message]
-        emit({"refused": refused,
-              "stage": client.get_model_version("fraud", "1").current_stage})
+            emit([exc.error_code, exc.message])
     """)
-    code, message = result["refused"]
-    assert "modelyard request" in message and result["stage"] == "Staging"
-    assert code
+    assert refused is not None and "modelyard request" in refused[1]
+    assert reg.get_version("churn", 1).stage == "staging"
+
+    request = reg.request_promotion("churn", 1, comment="beats the baseline")
+    rita = modelyard.connect(server.url, token=_token(server, "rita"))
+    rita.approve(request.id, comment="checked")
+    rita.close()
+    reg.close()
+    served = mlflow_client(TRAIN + textwrap.dedent("""
+        client = MlflowClient()
+        latest = client.get_latest_versions("churn", stages=["Production"])
+        emit({"latest": [v.version for v in latest],
+              "predicted": mlflow.pyfunc.load_model("models:/churn/Production")
+              .predict(X).tolist()})
+    """))
+    assert served == {"latest": ["1"], "predicted": result["trained"]}
+
+
+def _token(server: LiveServer, user: str) -> str:
+    """A token for a new reviewer ``user`` of the live server's registry."""
+    with modelyard.connect(server.url, token=server.token) as admin:
+        return admin.create_user(user, "reviewer")[1]
