@@ -9,7 +9,10 @@ hashes, the store is then asked in one batch which chunks it lacks, and the seco
 only those, each re-read and re-hashed. Either way a file changed meanwhile stores no
 list. The list goes last: a store that has it has every chunk, and a push that
 was interrupted resumes by sending only the chunks still missing. Reading streams chunk
-by chunk, each verified against its digest, under the usual whole-file check.
+by chunk under the usual whole-file check; a stream whose bytes are used as they arrive
+(the server's responses, ``open_verified``) also verifies each chunk before returning any
+of it, while a download into a temporary file relies on the whole-file hash alone and
+names the damaged chunk only when that hash fails.
 """
 
 from __future__ import annotations
@@ -235,8 +238,15 @@ def lists_among(store: ObjectStore, sizes: Mapping[str, int | None]) -> dict[str
     return {d: cl for d, cl in zip(suspects, found, strict=True) if cl is not None}
 
 
-def open_raw(store: ObjectStore, digest: str, raw: io.BufferedIOBase) -> io.BufferedIOBase:
-    """``raw`` itself, or a stream of the chunks when ``raw`` holds a chunk list."""
+def open_raw(store: ObjectStore, digest: str, raw: io.BufferedIOBase,
+             check_chunks: bool = True) -> io.BufferedIOBase:
+    """``raw`` itself, or a stream of the chunks when ``raw`` holds a chunk list.
+
+    ``check_chunks=False`` is for a caller that hashes the whole file before any of it is
+    seen (a download into a temporary file, ``verify``): each chunk is then read without
+    its own hash, which halves the hashing of a verified download, and a whole-file
+    mismatch is explained chunk by chunk by ``explain_mismatch``.
+    """
     size = known_size(raw)
     if size is None or not len(MAGIC) <= size <= MAX_DOCUMENT:
         return raw
@@ -254,11 +264,28 @@ def open_raw(store: ObjectStore, digest: str, raw: io.BufferedIOBase) -> io.Buff
         raw.seek(0)
         return raw
     raw.close()
-    return ChunkedReader(store, listed)  # type: ignore[return-value]
+    load = None if check_chunks else (lambda chunk, n: _read_chunk(store, digest, chunk, n))
+    return ChunkedReader(store, listed, load)  # type: ignore[return-value]
+
+
+def explain_mismatch(store: ObjectStore, raw: object) -> None:
+    """After a chunked file read unchecked failed its whole-file hash: raise the
+    IntegrityError of the first damaged chunk, if one is (else the list itself is wrong,
+    which the caller reports)."""
+    if isinstance(raw, ChunkedReader):
+        listed = raw.listed
+        for chunk, n in listed.chunks:
+            load_chunk(store, listed.digest, chunk, n)
 
 
 def is_chunked(raw: object) -> bool:
     return isinstance(raw, ChunkedReader)
+
+
+def chunks_of(raw: object) -> list[tuple[str, int]]:
+    """The (chunk digest, size) list behind a stream ``open_raw`` returned as chunked."""
+    assert isinstance(raw, ChunkedReader)
+    return list(raw.listed.chunks)
 
 
 def list_intact(store: ObjectStore, digest: str, size: int, stored_size: int) -> bool:
@@ -272,7 +299,8 @@ def list_intact(store: ObjectStore, digest: str, size: int, stored_size: int) ->
 
 
 class ChunkedReader(io.RawIOBase):
-    """The bytes of a chunked file, each chunk verified before any of it is returned.
+    """The bytes of a chunked file; with the default ``load``, each chunk is verified
+    before any of it is returned.
 
     A missing or damaged chunk raises IntegrityError naming the file and the chunk. The
     next ``_PREFETCH`` chunks are read and hashed in worker threads while the caller
@@ -288,6 +316,7 @@ class ChunkedReader(io.RawIOBase):
         super().__init__()
         self._load = load or (lambda chunk, n: load_chunk(store, listed.digest, chunk, n))
         self._list = listed
+        self.listed = listed
         self._next = 0
         self._buffer = memoryview(b"")
         self._ahead: deque[Future[bytes]] = deque()
@@ -339,10 +368,25 @@ class ChunkedReader(io.RawIOBase):
         self._held -= count
 
 
+_DAMAGED_HINT = "restore it from another copy, or store the original again"
+
+
+def _read_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
+    """A chunk of the file ``whole`` as stored, not hashed (the caller hashes the whole
+    file); missing or of the wrong size, it is IntegrityError naming the file."""
+    try:
+        data = store.get_bytes(chunk, max_size=n, verified=False)
+    except (NotFound, InvalidInput):
+        return load_chunk(store, whole, chunk, n)  # raises the precise error
+    if len(data) != n:
+        return load_chunk(store, whole, chunk, n)
+    return data
+
+
 def load_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
     """A chunk of the file ``whole``, verified: missing, damaged or of the wrong size, it is
     IntegrityError naming the file."""
-    hint = "restore it from another copy, or store the original again"
+    hint = _DAMAGED_HINT
     try:
         data = store.get_bytes(chunk, max_size=n)
     except NotFound:

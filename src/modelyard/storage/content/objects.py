@@ -16,10 +16,12 @@ import errno
 import io
 import os
 import secrets
-import shutil
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import fsspec
@@ -60,6 +62,7 @@ from modelyard.storage.parallel import run_parallel
 ObjectKind = Literal["file", "dir"]
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SMALL_LOCAL = 1 << 20  # files up to this size are stored from one in-memory read
+_COPY_SLICE = 8 << 20  # a local copy is hashed behind the kernel in slices this size
 _SMALL_REMOTE = CHUNK_SIZE  # remote objects up to this size move in one request, from memory
 _LIST_THRESHOLD = 4  # digests sharing a prefix from which one LIST beats a HEAD each
 # Object stores, where a PUT or a completed multipart upload appears all at once and an
@@ -650,12 +653,13 @@ class ObjectStore:
 
     # -- reading ------------------------------------------------------------------
 
-    def _open_raw(self, digest: str) -> io.BufferedIOBase:
-        """The object's content: its bytes, or the stream of its chunks."""
+    def _open_raw(self, digest: str, check_chunks: bool = True) -> io.BufferedIOBase:
+        """The object's content: its bytes, or the stream of its chunks (see
+        ``chunked.open_raw`` for ``check_chunks``)."""
         plain = self._open_plain(digest)
         try:
             with self._remote():
-                return chunked.open_raw(self, digest, plain)
+                return chunked.open_raw(self, digest, plain, check_chunks)
         except BaseException:
             plain.close()
             raise
@@ -676,8 +680,10 @@ class ObjectStore:
         raw = self._open_raw(digest)
         return VerifiedReader(raw, format_digest(parse_digest(digest)), known_size(raw))
 
-    def get_bytes(self, digest: str, max_size: int = DEFAULT_MAX_BYTES) -> bytes:
-        """A small object's verified content (manifests, metadata)."""
+    def get_bytes(self, digest: str, max_size: int = DEFAULT_MAX_BYTES,
+                  verified: bool = True) -> bytes:
+        """A small object's verified content (manifests, metadata); ``verified=False``
+        only for a chunk whose file is hashed whole before anyone sees it."""
         with self._open_plain(digest) as raw, self._remote():
             size = known_size(raw)
             too_big = size is not None and size > max_size
@@ -687,6 +693,8 @@ class ObjectStore:
                 f"object {digest} is larger than {max_size} bytes; stream it instead",
                 digest=digest,
             )
+        if not verified:
+            return data
         actual = hash_bytes(data)
         if actual != digest:
             raise _corrupted(digest, f"its content hashes to {actual}")
@@ -716,7 +724,7 @@ class ObjectStore:
 
     def verify(self, digest: str) -> bool:
         """Whether the stored bytes still hash to ``digest`` (NotFound if absent)."""
-        with self._open_raw(digest) as raw, self._remote():
+        with self._open_raw(digest, check_chunks=False) as raw, self._remote():
             try:
                 actual, _ = hash_stream(raw, size_hint=known_size(raw))
             except IntegrityError:  # a chunk of it is damaged or missing
@@ -745,10 +753,15 @@ class ObjectStore:
         cleans up)."""
         if self.is_local and not chunked.is_chunked(raw):
             actual = _copy_then_hash(raw, fd, tmp, known_size(raw) or 0, progress)
+        elif self.is_local:
+            actual = _copy_pieces_then_hash(
+                [(partial(open, self._path(c), "rb", buffering=0), n)
+                 for c, n in chunked.chunks_of(raw)], fd, tmp, progress)
         else:
             with os.fdopen(fd, "wb") as out, self._remote():
                 actual, _ = copy_and_hash(raw, out, progress, known_size(raw))
         if actual != digest:
+            chunked.explain_mismatch(self, raw)
             raise _corrupted(digest, f"its content hashes to {actual}")
 
     def get_file(
@@ -762,7 +775,7 @@ class ObjectStore:
         digest = format_digest(parse_digest(digest))
         target = os.path.abspath(dest)
         directory = os.path.dirname(target)
-        with self._open_raw(digest) as raw:
+        with self._open_raw(digest, check_chunks=False) as raw:
             os.makedirs(directory, exist_ok=True)
             fd, tmp = _make_temp(directory, 0o777 if executable else 0o666)
             try:
@@ -798,7 +811,7 @@ class ObjectStore:
             if progress is not None:
                 progress(entry.size)
             return
-        with self._open_raw(entry.digest) as raw:
+        with self._open_raw(entry.digest, check_chunks=False) as raw:
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             self._download(raw, entry.digest, fd, dest, progress)
 
@@ -806,7 +819,7 @@ class ObjectStore:
 def _copy_then_hash(
     src: Any, fd: int, dest: str, size: int, progress: Progress | None, *, durable: bool = False
 ) -> str:
-    """Local copy: the kernel moves the bytes (copy_file_range), then the copy is hashed.
+    """Local copy: the kernel moves the bytes (copy_file_range) while the copy is hashed.
 
     ``durable``: fsync the copy before returning (objects about to be referenced by a
     commit); a download into the user's folder does not pay for it.
@@ -825,29 +838,75 @@ def _copy_then_hash(
         if progress is not None:
             progress(len(data))
         return hash_bytes(data)
-    with os.fdopen(fd, "wb") as out:
-        copied = 0
-        try:
-            while copied < size or size == 0:
-                n = os.copy_file_range(src.fileno(), out.fileno(), max(size - copied, 1 << 20))
-                if n == 0:
-                    break
-                copied += n
-                if progress is not None:
-                    progress(n)
-        except OSError as exc:  # a filesystem pair the kernel cannot copy between
-            if copied or exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
-                                           errno.EOPNOTSUPP):
-                raise
-            shutil.copyfileobj(src, out, 8 << 20)
-            if progress is not None:
-                progress(size)
+    return _copy_pieces_then_hash([(lambda: nullcontext(src), size)], fd, dest, progress,
+                                  durable=durable)
+
+
+def _copy_pieces_then_hash(
+    pieces: Iterable[tuple[Callable[[], AbstractContextManager[Any]], int]], fd: int, dest: str,
+    progress: Progress | None, *, durable: bool = False,
+) -> str:
+    """Append each piece (``(open it, size)``: a file, or a chunked file's chunk files) to
+    ``dest`` in the kernel, and hash what landed as it lands.
+
+    The copy goes in slices of ``_COPY_SLICE`` bytes; one thread hashes each slice back
+    from the page cache while the kernel copies the next, so the two passes overlap on two
+    cores instead of running one after the other. A missing piece or a short one ends the
+    copy early: the digest then cannot match, and the caller says why.
+    """
+    hasher = new_hasher()
+    with os.fdopen(fd, "wb") as out, open(dest, "rb", buffering=0) as back, \
+            ThreadPoolExecutor(1) as hashing:
+        behind: deque[Future[None]] = deque()
+        offset = 0
+        for opener, size in pieces:
+            try:
+                opened = opener()
+            except FileNotFoundError:
+                break
+            with opened as src:
+                for n in _kernel_copy(src, out, size):
+                    behind.append(hashing.submit(_hash_range, hasher, back.fileno(), offset, n))
+                    offset += n
+                    if progress is not None:
+                        progress(n)
+                    while len(behind) > 1 and behind[0].done():
+                        behind.popleft().result()
         if durable:
             out.flush()
             os.fsync(out.fileno())
-    with open(dest, "rb", buffering=0) as copy:
-        digest, _ = hash_stream(copy, size_hint=size)
-    return digest
+        for pending in behind:
+            pending.result()
+    return format_digest(hasher.hexdigest())
+
+
+def _hash_range(hasher: Any, fd: int, offset: int, n: int) -> None:
+    hasher.update(os.pread(fd, n, offset))
+
+
+def _kernel_copy(src: Any, out: Any, size: int) -> Iterator[int]:
+    """Append up to ``size`` bytes of ``src`` to ``out`` by copy_file_range, yielding each
+    slice's length, or through Python buffers between filesystems the kernel cannot copy
+    between."""
+    copied = 0
+    try:
+        while copied < size:
+            n = os.copy_file_range(src.fileno(), out.fileno(), min(size - copied, _COPY_SLICE))
+            if n == 0:
+                return
+            copied += n
+            yield n
+    except OSError as exc:
+        if copied or exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL,
+                                       errno.EOPNOTSUPP):
+            raise
+    else:
+        return
+    out.flush()
+    while data := src.read(_COPY_SLICE):
+        out.write(data)
+        out.flush()
+        yield len(data)
 
 
 def _source_size(source: str, verb: str = "read") -> int:
