@@ -858,7 +858,16 @@ def _copy_pieces_then_hash(
     with os.fdopen(fd, "wb") as out, open(dest, "rb", buffering=0) as back, \
             ThreadPoolExecutor(1) as hashing:
         behind: deque[Future[None]] = deque()
-        offset = 0
+        hashed = landed = 0  # bytes handed to the hashing thread / copied
+
+        def hash_landed() -> None:
+            nonlocal hashed
+            behind.append(hashing.submit(_hash_range, hasher, back.fileno(), hashed,
+                                         landed - hashed))
+            hashed = landed
+            while len(behind) > 1 and behind[0].done():
+                behind.popleft().result()
+
         for opener, size in pieces:
             try:
                 opened = opener()
@@ -866,12 +875,13 @@ def _copy_pieces_then_hash(
                 break
             with opened as src:
                 for n in _kernel_copy(src, out, size):
-                    behind.append(hashing.submit(_hash_range, hasher, back.fileno(), offset, n))
-                    offset += n
+                    landed += n
                     if progress is not None:
                         progress(n)
-                    while len(behind) > 1 and behind[0].done():
-                        behind.popleft().result()
+                    if landed - hashed >= _COPY_SLICE:  # small chunks: hash them together
+                        hash_landed()
+        if landed > hashed:
+            hash_landed()
         if durable:
             out.flush()
             os.fsync(out.fileno())
