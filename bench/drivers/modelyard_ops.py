@@ -12,13 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 import modelyard
 from bench.drivers.common import Args, Report, concurrent_writers, serve
 from modelyard.services.registry import Registry, RegistryApi
 from modelyard.storage.sql import repository as repo
-from modelyard.storage.sql.schema import model_versions, models
+from modelyard.storage.sql.filters import value_rows
+from modelyard.storage.sql.schema import model_versions, models, version_values
 
 MODEL = "bench-model"
 
@@ -75,6 +76,10 @@ def populate(args: Args, report: Report) -> None:
                      updated_at=now)
                 for i in range(1, count + 1)
             ])
+            conn.execute(version_values.insert(), [
+                row for v in conn.execute(select(model_versions).where(
+                    model_versions.c.model_id == model.id))
+                for row in value_rows(v.id, v.params, v.metrics, v.tags)])
             conn.execute(update(models).where(models.c.id == model.id)
                          .values(last_version=count))
         reg.set_alias(MODEL, "champion", count // 2)

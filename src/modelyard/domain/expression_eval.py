@@ -76,7 +76,8 @@ def _lookup(ctx: Any, path: tuple[str, ...]) -> Any:
     return current
 
 
-def _number(value: Any) -> int | float | None:
+def as_number(value: Any) -> int | float | None:
+    """The number ``value`` counts as in comparisons and arithmetic, or None (not one)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -99,7 +100,7 @@ def _scalar(op: str, a: Any, b: Any) -> bool:
     try:
         if isinstance(a, str) and isinstance(b, str):
             return bool(_ORDER[op](a, b))
-        x, y = _number(a), _number(b)
+        x, y = as_number(a), as_number(b)
         if x is not None and y is not None:
             return bool(_ORDER[op](x, y))
         if op in ("=", "!="):
@@ -192,10 +193,10 @@ def _value(node: Value, values: Mapping[str, Any]) -> Any:
         case Field():
             return values[node.text]
         case Neg(operand):
-            number = _number(_value(operand, values))
+            number = as_number(_value(operand, values))
             return None if number is None else -number
         case Arith(op, left, right):
-            x, y = _number(_value(left, values)), _number(_value(right, values))
+            x, y = as_number(_value(left, values)), as_number(_value(right, values))
             if x is None or y is None:
                 return None
             try:

@@ -10,13 +10,11 @@ from modelyard.domain.content import DataInput, StoredContent
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
-    MAX_VERSION,
     check_model_name,
     check_tags,
     check_version_fields,
-    is_name,
 )
-from modelyard.domain.paging import Page, check_max_results, collect, decode_token
+from modelyard.domain.paging import Key, Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
 from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
@@ -29,6 +27,7 @@ from modelyard.services.operations import operation
 from modelyard.storage.content.presence import check_present
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import repository as repo
+from modelyard.storage.sql.filters import compile_filter
 
 _STAGES = frozenset(s.value for s in Stage)
 
@@ -204,29 +203,29 @@ class Catalog(UseCase):
     ) -> Page[ModelVersion]:
         """Versions (of every model, or of ``name``) matching the filter language.
 
-        ``field = 'literal'`` conditions on the top-level ``and`` chain (name, stage,
-        version, tags) become SQL conditions; the whole expression is then evaluated on
-        the rows that come back, so the pushdown only ever narrows, never decides. Pages
-        are in (name, version) order.
+        The filter is compiled to SQL (``storage.sql.filters``); only the rows whose match
+        SQL cannot settle are evaluated here, so the meaning is the evaluator's on every
+        backend. Pages are in (name, version) order.
         """
         limit, cursor = check_max_results(max_results), decode_token(page_token, "versions", 2)
         expr = expressions.parse(filter) if filter else None
-        pinned = expressions.equality_constraints(expr) if expr else {}
         with self.db.read() as conn:
-            model_ids = None
-            conditions = _pushdown(pinned)
-            if name is not None:
-                model_ids = [self._model(conn, name).id]
-            elif "name" in conditions:
-                found = repo.find_model(conn, conditions.pop("name"))
-                model_ids = [found.id] if found else []
-            prepared = Prepared(expr) if expr is not None else None
-            return collect(
-                lambda after, n: self._versions(conn, repo.list_versions(
-                    conn, model_ids=model_ids, cursor=after, limit=n, **conditions), name),
-                lambda v: (v.name, v.version), limit, cursor, kind="versions",
-                accept=lambda v: prepared is None or prepared.evaluate(
-                    v.filter_context()).passed)
+            model_ids = [self._model(conn, name).id] if name is not None else None
+            condition = compile_filter(expr, self.db.dialect) if expr is not None else None
+            where = condition.maybe if condition is not None else None
+            sure = None if condition is None or condition.exact else condition.sure
+            prepared = Prepared(expr) if sure is not None and expr is not None else None
+
+            def fetch(after: Key | None, n: int | None) -> list[tuple[ModelVersion, bool]]:
+                rows = repo.list_versions(conn, model_ids=model_ids, where=where, sure=sure,
+                                          cursor=after, limit=n)
+                settled = [prepared is None or bool(r.sure) for r in rows]
+                return list(zip(self._versions(conn, rows, name), settled, strict=True))
+
+            page = collect(fetch, lambda p: (p[0].name, p[0].version), limit, cursor,
+                           kind="versions", accept=lambda p: p[1] or prepared is None
+                           or prepared.evaluate(p[0].filter_context()).passed)
+            return Page([v for v, _ in page], page.next_page_token)
 
     # -- annotations --------------------------------------------------------------------
     @operation(Permission.CONTRIBUTE)
@@ -289,29 +288,6 @@ class Catalog(UseCase):
                          version=int(row.version), before={"stage": row.stage},
                          after={"deleted": True})
 
-
-
-def _pushdown(pinned: dict[str, Any]) -> dict[str, Any]:
-    """The equality constraints SQL can check with the same meaning as the evaluator.
-
-    Only values the columns can hold are pushed: a version outside 1..MAX_VERSION would
-    overflow the driver and a NUL byte is refused by PostgreSQL. Such a value matches no
-    row, and leaving it to the evaluator says so on every backend.
-    """
-    conditions: dict[str, Any] = {}
-    if is_name(pinned.get("name")):
-        conditions["name"] = pinned["name"]
-    if pinned.get("stage") in _STAGES:
-        conditions["stage"] = pinned["stage"]
-    number = pinned.get("version")
-    if isinstance(number, int) and not isinstance(number, bool) and 1 <= number <= MAX_VERSION:
-        conditions["version"] = number
-    tags = {key[5:]: value for key, value in pinned.items()
-            if key.startswith("tags.") and "`" not in key and isinstance(value, str)
-            and "\x00" not in value}
-    if tags:
-        conditions["tags"] = tags
-    return conditions
 
 
 def _exists(conn: Any, name: str) -> AlreadyExists:

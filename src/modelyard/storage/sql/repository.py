@@ -13,12 +13,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
+from modelyard.storage.sql.filters import value_rows
 from modelyard.storage.sql.paging import keyset
-from modelyard.storage.sql.schema import aliases, model_versions, models
+from modelyard.storage.sql.schema import aliases, model_versions, models, version_values
 from modelyard.storage.sql.tracking_schema import run_artifacts
 
 ModelRow = Row[Any]
@@ -102,8 +103,27 @@ def model_summaries(conn: Connection, model_ids: Iterable[int]) -> dict[int, dic
 
 
 def insert_version(conn: Connection, **values: Any) -> int:
+    """The version row and, in the same transaction, its indexed params, metrics and tags."""
     result = conn.execute(model_versions.insert().values(**values).returning(model_versions.c.id))
-    return int(result.scalar_one())
+    version_id = int(result.scalar_one())
+    _write_values(conn, version_id, values)
+    return version_id
+
+
+_INDEXED = ("params", "metrics", "tags")
+
+
+def _write_values(conn: Connection, version_id: int, values: dict[str, Any]) -> None:
+    """(Re)write the ``version_values`` rows of the fields ``values`` sets."""
+    fields = [f for f in _INDEXED if f in values]
+    if not fields:
+        return
+    conn.execute(version_values.delete().where(version_values.c.version_id == version_id,
+                                               version_values.c.field.in_(fields)))
+    rows = value_rows(version_id, *(values.get(f) or {} for f in _INDEXED))
+    rows = [r for r in rows if r["field"] in fields]
+    if rows:
+        conn.execute(version_values.insert(), rows)
 
 
 def _live_versions(model_id: int) -> Any:
@@ -142,12 +162,12 @@ def find_by_alias(conn: Connection, model_id: int, alias: str) -> VersionRow | N
 
 
 def list_versions(
-    conn: Connection, *, model_ids: Iterable[int] | None = None, stage: str | None = None,
-    version: int | None = None, tags: dict[str, str] | None = None,
+    conn: Connection, *, model_ids: Iterable[int] | None = None,
+    where: ColumnElement[bool] | None = None, sure: ColumnElement[bool] | None = None,
     cursor: Sequence[Any] | None = None, limit: int | None = None,
 ) -> list[VersionRow]:
-    """Live versions by (model name, number), optionally narrowed, after ``cursor``;
-    ``tags`` match exactly (JSON paths in SQL)."""
+    """Live versions by (model name, number), narrowed by ``where`` (``storage.sql.filters``),
+    after ``cursor``; ``sure``, when given, is selected as the column ``sure``."""
     query = (
         select(model_versions, models.c.name)
         .join(models, models.c.id == model_versions.c.model_id)
@@ -155,12 +175,10 @@ def list_versions(
     )
     if model_ids is not None:
         query = query.where(model_versions.c.model_id.in_(list(model_ids)))
-    if stage is not None:
-        query = query.where(model_versions.c.stage == stage)
-    if version is not None:
-        query = query.where(model_versions.c.version == version)
-    for key, value in (tags or {}).items():
-        query = query.where(model_versions.c.tags[key].as_string() == value)
+    if where is not None:
+        query = query.where(where)
+    if sure is not None:
+        query = query.add_columns(sure.label("sure"))
     order = [models.c.name, model_versions.c.version]
     return list(conn.execute(keyset(query, order, cursor, limit)))
 
@@ -191,6 +209,7 @@ def aliases_of_model(conn: Connection, model_id: int) -> dict[str, int]:
 
 def update_version(conn: Connection, version_id: int, **values: Any) -> None:
     conn.execute(update(model_versions).where(model_versions.c.id == version_id).values(**values))
+    _write_values(conn, version_id, values)
 
 
 def set_alias(

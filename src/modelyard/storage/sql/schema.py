@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -107,6 +109,25 @@ model_versions = Table(
         postgresql_where=text("stage = 'production'"),
     ),
     Index("ix_model_versions_digest", "digest"),
+)
+
+TEXT_PREFIX = 200  # characters of a string value the text index holds (PostgreSQL caps entries)
+
+version_values = Table(  # one row per param, metric and tag: what the filter language indexes
+    "version_values",
+    metadata,
+    Column("version_id", Id, ForeignKey("model_versions.id"), primary_key=True),
+    Column("field", String(8), primary_key=True),  # params, metrics or tags
+    Column("key", String(250), primary_key=True),
+    Column("kind", String(1), nullable=False),  # s string, n number, b boolean
+    Column("text", Text, nullable=True),  # a string value
+    Column("text_prefix", String(TEXT_PREFIX), nullable=True),  # its first characters
+    Column("num", Double, nullable=True),  # the numeric reading, when a double holds it exactly
+    Column("approx", Boolean, nullable=False),  # a numeric reading a double cannot hold
+    Index("ix_version_values_num", "field", "key", "num"),
+    Index("ix_version_values_text", "field", "key", "text_prefix"),
+    Index("ix_version_values_approx", "field", "key", sqlite_where=text("approx = 1"),
+          postgresql_where=text("approx")),
 )
 
 aliases = Table(

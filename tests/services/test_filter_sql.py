@@ -1,0 +1,130 @@
+"""Filters compiled to SQL mean what the Python evaluator says, on SQLite and PostgreSQL.
+
+Every filter below is run as a search and compared with evaluating it in Python on every
+version: types, missing keys, numeric text, NaN and infinity, huge integers, long and
+non-ASCII strings, ``not`` over parts SQL cannot decide.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import select
+
+from modelyard.domain import expression_eval, expressions
+from modelyard.services.registry import Registry
+from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql.database import Database, _alembic_config
+from modelyard.storage.sql.schema import version_values
+
+BIG = 2**60 + 1  # a double holds 2**60, not this
+
+VERSIONS: list[dict[str, Any]] = [
+    {"params": {"lr": 0.1, "depth": 3, "opt": "adam", "flag": True}, "metrics": {"auc": 0.91},
+     "tags": {"shard": "3", "team": "fraud"}},
+    {"params": {"lr": "0.1", "depth": "3", "opt": "sgd", "flag": False, "none": None},
+     "metrics": {"auc": 0.5, "loss": float("nan")}, "tags": {"shard": "3.0", "team": ""}},
+    {"params": {"lr": "fast", "depth": 10, "big": BIG}, "metrics": {"auc": float("inf")},
+     "tags": {"shard": "10", "team": "Fraud", "note": "é" + "x" * 300}},
+    {"params": {"depth": "1e999", "big": str(BIG)}, "metrics": {"auc": -0.0},
+     "tags": {"shard": " 3 ", "note": "z" + "x" * 300}},
+    {"params": {}, "metrics": {}, "tags": {}, "aliases": ["champion"]},
+]
+
+FILTERS = [
+    "tags.shard = '3'", "tags.shard = 3", "tags.shard != '3'", "tags.shard != 3",
+    "tags.shard > '2'", "tags.shard < 4", "tags.shard in ('3', 10)", "not tags.shard = 3",
+    "params.lr = 0.1", "params.lr = '0.1'", "params.lr != 0.1", "params.lr >= 0.05",
+    "params.lr > 'a'", "params.depth > 2", "params.depth = '3'", "params.depth < 1e300",
+    "params.depth > 1e300", "params.flag = 1", "params.flag != 'true'", "params.none = 1",
+    "params.none != 1", "has(params.none)", "has(params.flag)", "not has(params.lr)",
+    "params.big = 1152921504606846977", "params.big > 1152921504606846976",
+    "params.big != 1152921504606846976", "params.big = '1152921504606846977'",
+    "metrics.auc >= 0.9", "metrics.auc < 0.9", "metrics.auc != 0.5", "metrics.auc = 0",
+    "metrics.loss = 1", "metrics.loss != 1", "not metrics.loss < 1", "has(metrics.loss)",
+    "metrics.auc > 1e308", "metrics.auc <= -1",
+    "has(tags.team)", "tags.team = 'fraud'", "tags.team < 'a'", "tags.team > 'F'",
+    "tags.note > 'y'", "tags.note like 'é%'", "not tags.note like 'z%'",
+    "version = 2", "version >= '3'", "version != 'x'", "version in (1, 5)", "version < 2.5",
+    "stage = 'none'", "stage != 'none'", "stage = 1", "stage != 1", "name = 'm'",
+    "name != 'm'", "name = 1", "description = ''", "has(description)",
+    "aliases = 'champion'", "aliases != 'champion'", "aliases = 3", "has(aliases)",
+    "aliases > 'a'", "1 < 2", "'a' = 'b'", "true", "not false",
+    "metrics.auc + 1 > 1.5", "metrics.auc > params.lr", "metrics.auc < production.metrics.auc",
+    "not (metrics.auc >= 0.9 or tags.note like 'z%')",
+    "tags.shard = '3' and not (params.lr like 'f%')", "created_at > '2000'",
+    "tags.`shard` = '3' or version = 5", "tags.missing != 'x'", "not has(tags.missing)",
+]
+
+
+def _registry(url: str, root: Path) -> Registry:
+    return Registry(Database(url, auto_upgrade=True), ObjectStore(str(root / "objects")),
+                    user="alice")
+
+
+def _load(reg: Registry, model_dir: Path) -> None:
+    for v in VERSIONS:
+        metrics = v["metrics"]
+        if reg.db.dialect == "postgresql":  # its JSON refuses NaN and infinity
+            metrics = {k: m for k, m in metrics.items() if math.isfinite(m)}
+        reg.register("m", model_dir, params=v["params"], metrics=metrics, tags=v["tags"],
+                     aliases=v.get("aliases", ()))
+
+
+def _expected(reg: Registry, text: str) -> list[int]:
+    expr = expressions.parse(text)
+    return [v.version for v in reg.search_versions()
+            if expression_eval.evaluate(expr, v.filter_context()).passed]
+
+
+def test_every_filter_means_what_the_evaluator_says(reg: Registry, model_dir: Path) -> None:
+    _load(reg, model_dir)
+    for text in FILTERS:
+        assert [v.version for v in reg.search_versions(text)] == _expected(reg, text), text
+    reg.set_tags("m", {"shard": "4"}, version=1)  # the index follows an annotation
+    assert [v.version for v in reg.search_versions("tags.shard = 4")] == [1]
+    assert [v.version for v in reg.search_versions("tags.shard = 3")] == [2, 4]
+
+
+def test_sql_settles_rows_without_python_unless_it_cannot(
+    reg: Registry, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[object] = []
+    original = expression_eval.Prepared.evaluate
+
+    def counted(self: expression_eval.Prepared, ctx: Any) -> expression_eval.Evaluation:
+        calls.append(ctx)
+        return original(self, ctx)
+
+    monkeypatch.setattr(expression_eval.Prepared, "evaluate", counted)
+    _load(reg, model_dir)
+    for text in ("tags.shard = '3' and metrics.auc >= 0.5", "not params.depth > 2",
+                 "stage = 'none' and version in (1, 2)", "aliases != 'champion'"):
+        assert reg.search_versions(text)
+    assert calls == []  # no row needed the evaluator
+    assert [v.version for v in reg.search_versions("tags.note like 'é%'")] == [3]
+    assert len(calls) == 5  # like is Python's: every row was evaluated
+    calls.clear()
+    assert [v.version for v in reg.search_versions("params.big > 2")] == [3, 4]
+    assert len(calls) == 2  # only the rows holding a huge integer were left to Python
+
+
+def test_migration_backfills_existing_versions(tmp_path: Path, model_dir: Path) -> None:
+    """0007 fills ``version_values`` from the JSON columns exactly as writes fill it."""
+    with _registry(f"sqlite:///{tmp_path / 'r.db'}", tmp_path) as reg:
+        _load(reg, model_dir)
+        with reg.db.read() as conn:
+            written = sorted(conn.execute(select(version_values)).all())
+        assert len(written) > 20
+        with reg.db.engine.connect() as conn:
+            command.downgrade(_alembic_config(conn), "0006")
+            command.upgrade(_alembic_config(conn), "head")
+            conn.commit()
+        with reg.db.read() as conn:
+            assert sorted(conn.execute(select(version_values)).all()) == written
+        for text in FILTERS:
+            assert [v.version for v in reg.search_versions(text)] == _expected(reg, text)
