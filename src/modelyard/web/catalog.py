@@ -13,6 +13,7 @@ from modelyard.domain.principal import Permission
 from modelyard.domain.times import parse_time
 from modelyard.errors import InvalidInput
 from modelyard.server import content_routes
+from modelyard.services.charts import Charts, MetricSample
 from modelyard.storage.content.manifest import Entry
 from modelyard.web import paths, svg
 from modelyard.web.views import (
@@ -88,19 +89,22 @@ def model_page(request: Request, v: SignedIn, name: str, page_token: str | None 
 
 @routes.get("/models/{name}/chart.svg")
 def model_chart(v: SignedIn, name: str, metric: str) -> Response:
-    """``metric`` across every version of the model, the production version marked."""
-    chart = version_chart(v.registry.list_versions(name), name, metric)
-    body = ENV.get_template("chart.svg").render(chart=chart, standalone=True)
+    """``metric`` across the model's versions (a bounded sample of a long history), the
+    production version marked."""
+    sample = Charts(v.registry.ctx).metric_sample(name, metric)
+    body = ENV.get_template("chart.svg").render(chart=version_chart(sample, name, metric),
+                                                standalone=True)
     return Response(body, media_type="image/svg+xml", headers=SECURITY_HEADERS)
 
 
-def version_chart(versions: Iterable[ModelVersion], name: str, metric: str) -> svg.Chart:
-    data = [svg.Datum(x.version, x.metrics[metric],
-                      f"v{x.version}: {metric} = {x.metrics[metric]:.6g}"
-                      + (" (production)" if x.stage == "production" else ""),
-                      paths.version(name, x.version), x.stage == "production")
-            for x in versions if metric in x.metrics]
-    return svg.line_chart(data, title=f"{metric} by version", x_label="version")
+def version_chart(sample: MetricSample, name: str, metric: str) -> svg.Chart:
+    data = [svg.Datum(p.version, p.value, f"v{p.version}: {metric} = {p.value:.6g}"
+                      + (" (production)" if p.production else ""),
+                      paths.version(name, p.version), p.production)
+            for p in sample.points]
+    title = f"{metric} by version" + (
+        f" (1 in {sample.every} of {sample.versions:,} versions)" if sample.every > 1 else "")
+    return svg.line_chart(data, title=title, x_label="version")
 
 
 @routes.get("/models/{name}/history")

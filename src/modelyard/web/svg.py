@@ -16,6 +16,11 @@ from modelyard.domain.lineage import Lineage
 from modelyard.web import paths
 
 MAX_DOTS = 500  # beyond this a chart draws its line only (and the marked point)
+MARK_LABEL = "production"
+# The label's box at the template's font-size 11 in bold: a width no system font exceeds
+# for this word, and its ascent and descent from the baseline.
+LABEL_W, LABEL_ASCENT, LABEL_DESCENT = 72, 10, 3
+MARK_R = 7  # radius of the ring around a marked point
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,15 @@ class Dot:
     label: str
     href: str | None
     marked: bool
+
+
+@dataclass(frozen=True)
+class Label:
+    """Text centred on ``x`` with its baseline at ``y``."""
+
+    x: float
+    y: float
+    text: str
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,7 @@ class Chart:
     y_ticks: list[Tick]
     x_label: str
     count: int
+    labels: list[Label] = field(default_factory=list)  # one per marked point
 
     @property
     def empty(self) -> bool:
@@ -121,7 +136,17 @@ def line_chart(data: Sequence[Datum], *, title: str, x_label: str, width: int = 
     marked = [d for d in dots if d.marked]
     return Chart(title, width, height, left, top, right, bottom, line,
                  dots if len(dots) <= MAX_DOTS else [], marked, x_ticks, y_ticks, x_label,
-                 len(dots))
+                 len(dots), [_mark_label(d, width) for d in marked])
+
+
+def _mark_label(dot: Dot, width: int) -> Label:
+    """Above the ring, or below it when that would leave the picture (the highest value);
+    shifted sideways to stay inside at the first and last versions."""
+    above = dot.y - MARK_R - 4
+    y = above if above - LABEL_ASCENT >= 0 else dot.y + MARK_R + 4 + LABEL_ASCENT
+    half = LABEL_W / 2
+    x = min(max(dot.x, half + 1), width - half - 1)
+    return Label(round(x, 1), round(y, 1), MARK_LABEL)
 
 
 def _label(value: float) -> str:
