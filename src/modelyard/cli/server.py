@@ -67,4 +67,4 @@ def server(ctx: typer.Context, host: HostOpt = "127.0.0.1", port: PortOpt = 8080
                       f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs",
                       highlight=False)
     uvicorn.run("modelyard.server.app:app_from_environment", factory=True, host=host,
-                port=port, workers=workers, log_level="warning")
+                port=port, workers=workers, log_level="warning", access_log=False)

@@ -51,7 +51,8 @@ from modelyard.storage.index.state_cache import StateCache, hash_paths_cached
 from modelyard.storage.parallel import run_parallel
 
 CONTENT = "/api/v1/content"
-JOBS = 4  # uploads and downloads in flight: enough to fill a link, few enough for a server
+JOBS = 8  # requests in flight: the server fsyncs each object it stores, and 8 hide that
+# wait better than 4 did; few enough for a server
 _PIECE = 1024 * 1024  # bytes per read from disk or from a response
 _RETRYABLE = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
 T = TypeVar("T")
