@@ -57,6 +57,7 @@ COMMANDS: dict[str, Entry] = {
     "server": Entry("server", "server", "Serve the registry over HTTP (REST API, docs)."),
     "users": Entry("access", "users_app", "Users of a shared registry and their roles."),
     "tokens": Entry("access", "tokens_app", "Bearer tokens for the server (MODELYARD_TOKEN)."),
+    "import": Entry("mlflow_import", "import_app", "Import models from MLflow (and their runs)."),
 }
 
 
