@@ -117,8 +117,11 @@ def test_import_copies_the_registry_resumes_and_is_idempotent(
     assert "not a valid Modelyard name" in why["model 'my model'"]
     assert "modelyard request" in why["version 1 of 'fraud'"]  # the policy still decides
 
+    created = datetime.fromtimestamp(populated["created"]["1"] / 1000, UTC)
     model = reg.get_model("fraud")
-    assert model.description == "card fraud" and model.tags == {"team": "risk"}
+    assert model.description == "card fraud" and model.tags["team"] == "risk"
+    assert model.tags["modelyard.import.source"] == "mlflow"  # and when MLflow made it:
+    assert datetime.fromisoformat(model.tags["modelyard.import.created_at"]) <= created
     assert model.aliases == {"champion": 1}
     one, two = reg.get_version("fraud", 1), reg.get_version("fraud", 2)
     assert (one.stage, two.stage, reg.get_version("churn", 1).stage) == (
@@ -131,7 +134,6 @@ def test_import_copies_the_registry_resumes_and_is_idempotent(
     imported = one.lineage["imported"]
     assert imported["from"] == "mlflow" and imported["version"] == "1"
     assert imported["source"].startswith("models:/m-")  # an MLflow 3 logged model
-    created = datetime.fromtimestamp(populated["created"]["1"] / 1000, UTC)
     assert datetime.fromisoformat(imported["created_at"]) == created  # MLflow's, kept
 
     run = reg.get_run(one.lineage["run_id"])

@@ -9,11 +9,12 @@ model's approval policy still decides production), on an embedded or a remote re
 Each version is one ``register``; what MLflow recorded about it (its name and number, who
 created it and when, its source and run) goes into its lineage under ``imported`` and so
 into the audited ``version.register`` event: the facts are kept as facts, while the event's
-actor and time stay the importer's. An imported run carries the same facts as
-``modelyard.import.*`` tags. A version or run already imported is found by those records,
-so a second import copies nothing, and an interrupted one resumes where it stopped: what
-is missing is added (metric points past those already copied, artifacts not yet logged,
-tags, aliases, stages, descriptions), and nothing set in Modelyard since is overwritten.
+actor and time stay the importer's. An imported model and run carry theirs as
+``modelyard.import.*`` tags (in their audited creation events too). A version or run
+already imported is found by those records, so a second import copies nothing, and an
+interrupted one resumes where it stopped: what is missing is added (metric points past
+those already copied, artifacts not yet logged, tags, aliases, stages, descriptions), and
+nothing set in Modelyard since is overwritten.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: versions copied so far, of how many, and which."""
 
 IMPORTED = "imported"  # the lineage key of an imported version
-RUN_TAG = "modelyard.import."  # the tags of an imported run: source, run_id, user, times
+FACT_TAG = "modelyard.import."  # the facts tagged on an imported model or run
 _PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 _STAGES = {"None": Stage.NONE, "Staging": Stage.STAGING, "Production": Stage.PRODUCTION,
            "Archived": Stage.ARCHIVED}
@@ -331,9 +332,13 @@ class MlflowImport:
     def _ensure_model(self, model: dict[str, Any], report: ImportReport) -> None:
         if self._exists(model["name"]):
             return
+        facts = {"source": "mlflow", "tracking_uri": self.source.uri,
+                 "created_by": model.get("user_id") or "",
+                 "created_at": _millis(model.get("creation_timestamp")) or ""}
+        tags = self._tags(_pairs(model.get("tags")), f"model {model['name']!r}", report)
         self.registry.create_model(model["name"], description=model.get("description") or "",
-                                   tags=self._tags(_pairs(model.get("tags")),
-                                                   f"model {model['name']!r}", report))
+                                   tags={**tags, **{FACT_TAG + k: v for k, v in facts.items()
+                                                    if v}})
         report.models += 1
 
     def _fill_in(self, plan: _Plan, report: ImportReport) -> None:
@@ -457,7 +462,7 @@ class MlflowImport:
                      "status": info.get("status") or ""}
             tags = self._tags(_pairs(data.get("tags")), f"run {mlflow_run_id}", report)
             run = self.registry.create_run(experiment, name=_run_name(info), tags={
-                **tags, **{RUN_TAG + k: v for k, v in facts.items() if v}})
+                **tags, **{FACT_TAG + k: v for k, v in facts.items() if v}})
             report.runs += 1
         if run.status == "running":
             self._complete_run(run, mlflow_run_id, info, data, report)
@@ -480,8 +485,8 @@ class MlflowImport:
                 runs = list(self.registry.list_runs(experiment))
             except NotFound:
                 runs = []
-            self._run_index[experiment] = {r.tags[RUN_TAG + "run_id"]: r for r in runs
-                                           if RUN_TAG + "run_id" in r.tags}
+            self._run_index[experiment] = {r.tags[FACT_TAG + "run_id"]: r for r in runs
+                                           if FACT_TAG + "run_id" in r.tags}
         return self._run_index[experiment].get(mlflow_run_id)
 
     def _complete_run(self, run: Run, mlflow_run_id: str, info: dict[str, Any],
