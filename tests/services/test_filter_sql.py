@@ -128,3 +128,23 @@ def test_migration_backfills_existing_versions(tmp_path: Path, model_dir: Path) 
             assert sorted(conn.execute(select(version_values)).all()) == written
         for text in FILTERS:
             assert [v.version for v in reg.search_versions(text)] == _expected(reg, text)
+
+
+def test_long_results_read_aliases_by_model(
+    reg: Registry, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the IN-list bound, aliases come by model, still only for the versions listed."""
+    from modelyard.storage.sql import repository
+
+    for name in ("a", "b"):
+        for _ in range(3):
+            reg.register(name, model_dir)
+    reg.set_alias("a", "best", 2)
+    reg.set_alias("b", "best", 3)
+    reg.set_alias("b", "old", 1)
+    expected = [(v.name, v.version, v.aliases) for v in reg.search_versions()]
+    monkeypatch.setattr(repository, "_MAX_IDS", 1)
+    assert [(v.name, v.version, v.aliases) for v in reg.search_versions()] == expected
+    assert [(v.name, v.version, v.aliases) for v in reg.search_versions("version != 3")] == [
+        ("a", 1, []), ("a", 2, ["best"]), ("b", 1, ["old"]), ("b", 2, [])]
+    assert expected[5] == ("b", 3, ["best"])

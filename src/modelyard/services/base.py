@@ -7,7 +7,7 @@ without the rules it depends on. ``UseCase`` only gives them the same lookups.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -120,27 +120,34 @@ class UseCase:
     def _versions(
         self, conn: Connection, rows: list[repo.VersionRow], name: str | None = None
     ) -> list[ModelVersion]:
-        aliases = repo.aliases_by_version(conn, [r.id for r in rows])
-        return [to_version(r, name or r.name, aliases.get(r.id, [])) for r in rows]
+        """Records from version rows, each read once as a dict: a ``Row``'s attribute
+        access costs about a microsecond, which a search of 10,000 versions pays 170,000
+        times."""
+        fields = rows[0]._fields if rows else ()
+        values = [dict(zip(fields, r, strict=True)) for r in rows]
+        aliases = repo.aliases_by_version(conn, {v["model_id"] for v in values},
+                                          [v["id"] for v in values])
+        return [to_version(v, name or v["name"], aliases.get(v["id"], [])) for v in values]
 
 
-def to_version(row: Any, name: str, aliases: list[str]) -> ModelVersion:
+def to_version(row: Mapping[str, Any], name: str, aliases: list[str]) -> ModelVersion:
+    """``row``'s JSON columns are fresh objects from the driver, so they are not copied."""
     return ModelVersion(
         name=name,
-        version=int(row.version),
-        digest=row.digest,
-        artifact_kind=row.artifact_kind,
-        artifact_name=row.artifact_name,
-        size=int(row.size),
-        file_count=int(row.file_count),
-        stage=row.stage,
+        version=int(row["version"]),
+        digest=row["digest"],
+        artifact_kind=row["artifact_kind"],
+        artifact_name=row["artifact_name"],
+        size=int(row["size"]),
+        file_count=int(row["file_count"]),
+        stage=row["stage"],
         aliases=sorted(aliases),
-        params=dict(row.params or {}),
-        metrics=dict(row.metrics or {}),
-        tags=dict(row.tags or {}),
-        description=row.description or "",
-        lineage=dict(row.lineage or {}),
-        created_by=row.created_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        params=row["params"] or {},
+        metrics=row["metrics"] or {},
+        tags=row["tags"] or {},
+        description=row["description"] or "",
+        lineage=row["lineage"] or {},
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )

@@ -281,7 +281,7 @@ class Catalog(UseCase):
                     f"version {row.version} of {name!r} is in production; archive it first "
                     "(promote another version or transition it to archived)"
                 )
-            for alias in repo.aliases_by_version(conn, [row.id]).get(row.id, []):
+            for alias in repo.aliases_by_version(conn, [model.id], [row.id]).get(row.id, []):
                 moves.delete_alias(conn, model.id, name, alias, int(row.version), who, now)
             repo.update_version(conn, row.id, deleted_at=now, updated_at=now)
             audit.record(conn, at=now, actor=who, action="version.delete", model=name,

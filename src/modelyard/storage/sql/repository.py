@@ -183,19 +183,31 @@ def list_versions(
     return list(conn.execute(keyset(query, order, cursor, limit)))
 
 
-def aliases_by_version(conn: Connection, version_ids: Iterable[int]) -> dict[int, list[str]]:
-    ids = list(version_ids)
+def aliases_by_version(
+    conn: Connection, model_ids: Iterable[int], version_ids: Iterable[int]
+) -> dict[int, list[str]]:
+    """Aliases of the versions ``version_ids`` (of the models ``model_ids``), by name.
+
+    A long list is looked up by its models (they hold few aliases; other versions' come
+    along), so a search returning 100,000 versions binds no 100,000 ids (SQLite allows
+    32,766)."""
+    ids = set(version_ids)
     found: dict[int, list[str]] = defaultdict(list)
     if not ids:
         return found
+    by_model = len(ids) > _MAX_IDS
     rows = conn.execute(
         select(aliases.c.version_id, aliases.c.alias)
-        .where(aliases.c.version_id.in_(ids))
+        .where(aliases.c.model_id.in_(set(model_ids)) if by_model
+               else aliases.c.version_id.in_(ids))
         .order_by(aliases.c.alias)
     )
     for version_id, alias in rows:
         found[version_id].append(alias)
     return found
+
+
+_MAX_IDS = 500  # ids bound in one IN list
 
 
 def aliases_of_model(conn: Connection, model_id: int) -> dict[str, int]:
