@@ -23,6 +23,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -319,7 +320,21 @@ class MlflowImport:
             report.bytes += sum(size for _, size in files)
             if record.get("run_id") and record["run_id"] not in self._planned:
                 self._planned.add(record["run_id"])
-                report.runs += 1
+                self._plan_run(record["run_id"], report)
+
+    def _plan_run(self, mlflow_run_id: str, report: ImportReport) -> None:
+        """Count a run a real import would copy, with its artifacts' bytes."""
+        try:
+            info = self.source.run(mlflow_run_id)["info"]
+        except NotFound:
+            return
+        experiment = self._experiment(str(info["experiment_id"]), report)
+        if self._imported_run(experiment, mlflow_run_id) is not None:
+            return
+        report.runs += 1
+        with suppress(Unmappable):
+            report.bytes += sum(size for _, size in self.source.files(
+                info.get("artifact_uri") or ""))
 
     def _exists(self, name: str) -> bool:
         try:
