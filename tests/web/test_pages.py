@@ -121,6 +121,12 @@ def test_history_page_timeline_policies_and_production_at_a_time(
     assert re.search(r"fraud v2</a> was in production", then.text)
     before = user.client.get("/models/fraud/history", params={"at": "2000-01-01"})
     assert "nothing was in production" in before.text
+    on_model = user.client.get("/models/fraud", params={"at": when})  # the model page too
+    assert re.search(r"At [^:]+:\d\d:\d\d UTC:\s*<a href=\"/models/fraud/versions/2\">"
+                     r"fraud v2</a> was in production", on_model.text)
+    assert "nothing was in production" in user.client.get(
+        "/models/fraud", params={"at": "2000-01-01"}).text
+    assert user.client.get("/models/fraud", params={"at": "soon"}).status_code == 400
 
 
 def test_a_viewer_sees_no_approve_button_and_a_forged_approve_is_refused_and_audited(

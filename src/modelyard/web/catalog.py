@@ -68,10 +68,12 @@ def metric_keys(versions: Iterable[ModelVersion]) -> list[str]:
 
 @routes.get("/models/{name}")
 def model_page(request: Request, v: SignedIn, name: str, page_token: str | None = None,
-               metric: str | None = None) -> Response:
+               metric: str | None = None, at: str | None = None) -> Response:
     """A model at a glance: production, latest, aliases, policy, pending requests, a page
-    of versions with key metrics and a chart of one metric across all versions."""
+    of versions with key metrics, a chart of one metric across versions, and (given
+    ``at``) what was in production then."""
     reg = v.registry
+    then = reg.history(name, at=parse_time(at)) if at else None
     model = reg.get_model(name)
     versions = reg.list_versions(name, max_results=PAGE_SIZE, page_token=page_token)
     production = reg.get_version(name, "production") if model.production_version else None
@@ -83,7 +85,7 @@ def model_page(request: Request, v: SignedIn, name: str, page_token: str | None 
                   latest=latest, policy=reg.get_policy(name), columns=keys[:METRIC_COLUMNS],
                   metric_choices=keys, metric=chosen,
                   pending=reg.list_requests(name, status="pending"),
-                  next_token=versions.next_page_token,
+                  next_token=versions.next_page_token, at=at or "", then=then,
                   may_roll_back=v.can(Permission.CONTRIBUTE) and production is not None)
 
 
