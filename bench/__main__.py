@@ -19,6 +19,7 @@ from bench import (
     scenarios_dedup,
     scenarios_hashing,
     scenarios_registry,
+    scenarios_web,
 )
 from bench.harness import (
     DEFAULT_BUDGET,
@@ -40,6 +41,7 @@ SCENARIOS = {
     "6": "create versions from one client", "7": "resolve production / alias",
     "8": "search versions", "9": "concurrent writers", "10": "hashing limit",
     "11": "chunk-level dedup: 10 versions of a large file", "12": "command-line start-up",
+    "13": "web UI pages at scale",
 }
 DATA_SCENARIOS = {"1", "2", "3", "4"}
 FAMILIES = ("modelyard", "mlflow", "dvc")
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted.add("10")  # data rows are reported as a fraction of the hashing limit
     all_cases: list[Case] = [*scenarios_data.cases(ctx), *scenarios_registry.cases(ctx),
                              *scenarios_hashing.cases(ctx), *scenarios_dedup.cases(ctx),
-                             *scenarios_cli.cases(ctx)]
+                             *scenarios_cli.cases(ctx), *scenarios_web.cases(ctx)]
     cases = sorted(select(all_cases, sorted(wanted), families), key=lambda c: int(c.scenario))
     console = Console(stderr=True)
     started = time.monotonic()
