@@ -147,11 +147,13 @@ class Catalog(UseCase):
         artifact_name = stored.name
         now = self.clock()
         with self.db.transaction() as conn:
-            if repo.insert_model_if_missing(conn, name=name, description="", tags={},
-                                            actor=who.user, at=now):
-                audit.record(conn, at=now, actor=who, action="model.create", model=name,
-                             after={"description": "", "tags": {}})
-            allocated = repo.allocate_version(conn, name, now)
+            allocated = repo.allocate_version(conn, name, now)  # the model usually exists
+            if allocated is None:  # else create it, or find the one a racing writer made
+                if repo.insert_model_if_missing(conn, name=name, description="", tags={},
+                                                actor=who.user, at=now):
+                    audit.record(conn, at=now, actor=who, action="model.create", model=name,
+                                 after={"description": "", "tags": {}})
+                allocated = repo.allocate_version(conn, name, now)
             if allocated is None:
                 raise _exists(conn, name)
             model_id, number = allocated

@@ -106,20 +106,23 @@ def insert_version(conn: Connection, **values: Any) -> int:
     """The version row and, in the same transaction, its indexed params, metrics and tags."""
     result = conn.execute(model_versions.insert().values(**values).returning(model_versions.c.id))
     version_id = int(result.scalar_one())
-    _write_values(conn, version_id, values)
+    _write_values(conn, version_id, values, new=True)
     return version_id
 
 
 _INDEXED = ("params", "metrics", "tags")
 
 
-def _write_values(conn: Connection, version_id: int, values: dict[str, Any]) -> None:
-    """(Re)write the ``version_values`` rows of the fields ``values`` sets."""
+def _write_values(conn: Connection, version_id: int, values: dict[str, Any],
+                  new: bool = False) -> None:
+    """(Re)write the ``version_values`` rows of the fields ``values`` sets (a ``new``
+    version has none to delete)."""
     fields = [f for f in _INDEXED if f in values]
     if not fields:
         return
-    conn.execute(version_values.delete().where(version_values.c.version_id == version_id,
-                                               version_values.c.field.in_(fields)))
+    if not new:
+        conn.execute(version_values.delete().where(version_values.c.version_id == version_id,
+                                                   version_values.c.field.in_(fields)))
     rows = value_rows(version_id, *(values.get(f) or {} for f in _INDEXED))
     rows = [r for r in rows if r["field"] in fields]
     if rows:
