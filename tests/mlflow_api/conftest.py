@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -146,7 +147,8 @@ def mlflow_server(mlflow_python: Path,
             [str(mlflow_python.parent / "mlflow"), "server", "--host", "127.0.0.1",
              "--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
              "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-            cwd=root, env=_client_env(root), stdout=log, stderr=subprocess.STDOUT)
+            cwd=root, env=_client_env(root), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)  # its own group: its uvicorn and job runner stop with it
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -160,11 +162,11 @@ def mlflow_server(mlflow_python: Path,
         yield MlflowServer(url, root / "artifacts",
                            MlflowRunner(mlflow_python, url, "", workdir))
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
