@@ -113,9 +113,11 @@ def test_sql_settles_rows_without_python_unless_it_cannot(
     assert len(calls) == 2  # only the rows holding a huge integer were left to Python
 
 
-def test_migration_backfills_existing_versions(tmp_path: Path, model_dir: Path) -> None:
+def test_migration_backfills_existing_versions(
+    registry_url: str, tmp_path: Path, model_dir: Path
+) -> None:
     """0007 fills ``version_values`` from the JSON columns exactly as writes fill it."""
-    with _registry(f"sqlite:///{tmp_path / 'r.db'}", tmp_path) as reg:
+    with _registry(registry_url, tmp_path) as reg:
         _load(reg, model_dir)
         with reg.db.read() as conn:
             written = sorted(conn.execute(select(version_values)).all())
