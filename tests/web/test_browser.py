@@ -18,6 +18,10 @@ from modelyard.storage.sql.database import Database
 from server.conftest import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Pages saved as small PNGs (one viewport each) when MODELYARD_SCREENSHOTS names a folder.
+SCREENSHOTS = {"/models": "models", "/models/fraud": "model",
+               "/models/fraud/versions/3": "version", "/requests": "requests",
+               "/audit": "audit"}
 pytestmark = pytest.mark.slow
 
 
@@ -156,9 +160,14 @@ def test_every_page_loads_without_console_errors_or_failed_requests(site: Site) 
              f"/requests/{site.seeded.pending}", "/requests?status=applied", "/runs",
              f"/runs/{site.seeded.run_id}", "/experiments", "/datasets",
              "/datasets/customers", "/audit", "/audit/verify"]
+    shots = Path(os.environ.get("MODELYARD_SCREENSHOTS", "")) if os.environ.get(
+        "MODELYARD_SCREENSHOTS") else None
     for path in paths:
         answer = page.goto(site.server.url + path, wait_until="networkidle")
         assert answer is not None and answer.status == 200, path
+        if shots is not None and path in SCREENSHOTS:  # the README's pictures, on request
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / f"{SCREENSHOTS[path]}.png"))
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing overflows
     page.goto(site.server.url + "/models/fraud")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
