@@ -164,7 +164,7 @@ def mlflow_server(mlflow_python: Path,
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=5)  # nothing of it is kept: a slow shutdown is cut short
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
