@@ -260,6 +260,17 @@ def to_delivery(row: hooks.DeliveryRow) -> Delivery:
                     response=row.response, error=row.error, at=row.at)
 
 
+def log_attempt(conn: Connection, webhook_id: int, event: str, kind: str, seq: int | None,
+                attempt: int, trigger: DeliveryTrigger, outcome: Outcome, at: datetime
+                ) -> Delivery:
+    """Record one attempt in the delivery log, whoever made it."""
+    return to_delivery(hooks.insert_delivery(
+        conn, webhook_id=webhook_id, event_id=event, event_type=kind, seq=seq,
+        attempt=attempt, trigger=trigger.value, ok=outcome.ok,
+        status_code=outcome.status_code, latency_ms=outcome.latency_ms,
+        response=outcome.response, error=outcome.error, at=at))
+
+
 def pause(conn: Connection, webhook_id: int, reason: str, now: datetime) -> None:
     """Pause a subscription, saying why, as the registry's own decision (audited)."""
     hooks.set_status(conn, webhook_id, WebhookStatus.PAUSED.value, reason, now)
@@ -332,17 +343,14 @@ class Worker:
                                         attempt=claimed.attempt)
         what = event_id(event.seq)
         with self.db.transaction() as conn:
-            logged = hooks.insert_delivery(
-                conn, webhook_id=claimed.webhook_id, event_id=what,
-                event_type=EVENT_TYPES[event.action], seq=event.seq, attempt=claimed.attempt,
-                trigger=DeliveryTrigger.WORKER.value, ok=outcome.ok,
-                status_code=outcome.status_code, latency_ms=outcome.latency_ms,
-                response=outcome.response, error=outcome.error, at=now)
+            logged = log_attempt(conn, claimed.webhook_id, what, EVENT_TYPES[event.action],
+                                 event.seq, claimed.attempt, DeliveryTrigger.WORKER, outcome,
+                                 now)
             if outcome.ok:
                 hooks.delivered(conn, claimed.id)
             else:
                 self._retry_or_pause(conn, claimed, outcome, what, now)
-        return to_delivery(logged)
+        return logged
 
     def _retry_or_pause(self, conn: Connection, claimed: hooks.Claim, outcome: Outcome,
                         what: str, now: datetime) -> None:

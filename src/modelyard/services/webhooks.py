@@ -40,6 +40,7 @@ from modelyard.services.webhook_delivery import (
     Sender,
     WebhookSettings,
     check_destination,
+    log_attempt,
     new_secret,
     to_delivery,
 )
@@ -192,12 +193,7 @@ class Webhooks(UseCase):
         with Sender(self.settings) as sender:
             outcome = sender.send(row.url, secret, body, attempt=attempt)
         with self.db.transaction() as conn:
-            logged = hooks.insert_delivery(
-                conn, webhook_id=row.id, event_id=event, event_type=kind, seq=seq,
-                attempt=attempt, trigger=trigger.value, ok=outcome.ok,
-                status_code=outcome.status_code, latency_ms=outcome.latency_ms,
-                response=outcome.response, error=outcome.error, at=now)
-        return to_delivery(logged)
+            return log_attempt(conn, row.id, event, kind, seq, attempt, trigger, outcome, now)
 
     def _set_status(self, webhook_id: int, status: WebhookStatus, reason: str, action: str
                     ) -> Webhook:
