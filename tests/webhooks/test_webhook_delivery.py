@@ -335,3 +335,20 @@ def test_subscriptions_are_admin_only_and_secrets_are_sealed(
     with reg.db.read() as conn:
         assert conn.execute(webhooks_table.select()).one().secret == ""
     assert reg.list_webhooks() == []
+
+
+def test_a_destination_no_longer_allowed_pauses_the_webhook_at_once(
+        reg: Registry, hook_env: Receiver) -> None:
+    hook, _ = reg.create_webhook(hook_env.url, ["model.create"])
+    reg.create_model("fraud")
+    delivering = worker(reg, MODELYARD_WEBHOOK_ALLOW="https://hooks.example.com/")
+    try:
+        [refused] = delivering.run_once()
+    finally:
+        delivering.close()
+    assert hook_env.requests == []  # nothing was sent
+    assert (refused.ok, refused.status_code) == (False, None)
+    [paused] = reg.list_webhooks()
+    assert paused.status.value == "paused" and paused.pending == 1
+    assert "not in the webhook allow-list" in paused.status_reason
+    assert hook.id == paused.id

@@ -1,6 +1,6 @@
 """Webhook tables: subscriptions, the outbox of events to deliver, and every attempt.
 
-Created by migration 0007. The outbox holds one row per (subscription, audit event) still
+Created by migration 0008. The outbox holds one row per (subscription, audit event) still
 to be delivered, written by the audit log in the transaction that records the event, and
 deleted once the receiver answered 2xx. Subscriptions are deleted softly, their secret
 wiped, so the delivery log and the audit log keep pointing at something.

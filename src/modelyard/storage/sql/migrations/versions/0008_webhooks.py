@@ -1,9 +1,9 @@
 """Webhooks: subscriptions, the outbox of events still to deliver (written with the audit
 event), and the log of every delivery attempt.
 
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-09
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
