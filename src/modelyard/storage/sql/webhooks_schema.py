@@ -39,7 +39,8 @@ webhook_outbox = Table(
     Column("failing_since", UTCDateTime, nullable=True),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("lease_until", UTCDateTime, nullable=True),  # a worker is attempting it until then
-    Index("ix_webhook_outbox_queue", "webhook_id", "queue", "seq"),
+    Index("ix_webhook_outbox_queue", "webhook_id", "queue", "seq"),  # is a row its queue's head
+    Index("ix_webhook_outbox_seq", "seq"),  # claims walk the outbox oldest first
 )
 
 webhook_deliveries = Table(

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("lease_until", _ts, nullable=True),
     )
     op.create_index("ix_webhook_outbox_queue", "webhook_outbox", ["webhook_id", "queue", "seq"])
+    op.create_index("ix_webhook_outbox_seq", "webhook_outbox", ["seq"])
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", _id, primary_key=True, autoincrement=True),
@@ -75,6 +76,7 @@ def downgrade() -> None:
     op.drop_index("ix_webhook_deliveries_event", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_webhook", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
+    op.drop_index("ix_webhook_outbox_seq", table_name="webhook_outbox")
     op.drop_index("ix_webhook_outbox_queue", table_name="webhook_outbox")
     op.drop_table("webhook_outbox")
     op.drop_table("webhooks")
