@@ -153,7 +153,7 @@ class Webhooks(UseCase):
     @operation(Permission.ADMIN)
     def redeliver(self, delivery_id: int) -> Delivery:
         """Send an earlier delivery's event again now, with the same event id (receivers
-        deduplicate on it); the cursor does not move."""
+        deduplicate on it); the queue is not touched."""
         number = check_number(delivery_id, "delivery id", high=MAX_ID,
                               hint="see 'modelyard webhooks deliveries ID'")
         now = self.clock()
