@@ -58,6 +58,8 @@ COMMANDS: dict[str, Entry] = {
     "users": Entry("access", "users_app", "Users of a shared registry and their roles."),
     "tokens": Entry("access", "tokens_app", "Bearer tokens for the server (MODELYARD_TOKEN)."),
     "import": Entry("mlflow_import", "import_app", "Import models from MLflow (and their runs)."),
+    "webhooks": Entry("webhooks", "webhooks_app", "Webhook subscriptions and their deliveries."),
+    "events": Entry("webhooks", "events_app", "Deliver the registry's events to webhooks."),
 }
 
 

@@ -25,6 +25,7 @@ from modelyard.config import Settings
 from modelyard.errors import InvalidInput, ModelyardError, NotFound, StorageUnavailable
 from modelyard.server import content_routes, mlflow, operation_routes
 from modelyard.server.auth import principal_of
+from modelyard.server.deliveries import delivering
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
 
@@ -48,7 +49,8 @@ def create_app(registry_uri: str | None = None, store_uri: str | None = None) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.backend = Backend(Database(settings.registry_uri),
                                     ObjectStore(settings.store_uri, registry=True))
-        yield
+        with delivering(app.state.backend.db):
+            yield
         app.state.backend.db.dispose()
 
     app = FastAPI(title="Modelyard", version=__version__, lifespan=lifespan,

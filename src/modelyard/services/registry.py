@@ -27,6 +27,7 @@ from modelyard.services.lifecycle import Lifecycle
 from modelyard.services.lineage import Lineages
 from modelyard.services.oversight import Oversight
 from modelyard.services.tracking import Tracking
+from modelyard.services.webhooks import Webhooks
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
 
@@ -163,6 +164,15 @@ class RegistryApi:
     list_tokens = _Op(Access.list_tokens)
     revoke_token = _Op(Access.revoke_token)
     # -- lineage ------------------------------------------------------------------------
+    create_webhook = _Op(Webhooks.create_webhook)
+    list_webhooks = _Op(Webhooks.list_webhooks)
+    disable_webhook = _Op(Webhooks.disable_webhook)
+    enable_webhook = _Op(Webhooks.enable_webhook)
+    delete_webhook = _Op(Webhooks.delete_webhook)
+    test_webhook = _Op(Webhooks.test_webhook)
+    list_deliveries = _Op(Webhooks.list_deliveries)
+    redeliver = _Op(Webhooks.redeliver)
+
     lineage = _Op(Lineages.lineage)
     diff = _Op(Lineages.diff)
     model_descriptor = _Op(Lineages.model_descriptor)
@@ -190,11 +200,12 @@ class Registry(RegistryApi):
         self._oversight = Oversight(self.ctx, self._governance)
         self._files = Files(self, LocalContent(store))
         self._access = Access(self.ctx)
+        self._webhooks = Webhooks(self.ctx)
         self._parts: dict[str, object] = {
             type(part).__name__: part for part in (
                 self._datasets, self._catalog, self._governance, self._lifecycle,
                 self._artifacts, self._tracking, self._lineages, self._oversight,
-                self._files, self._access)}
+                self._files, self._access, self._webhooks)}
 
     def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
         return types.MethodType(op.method, self._parts[op.part])

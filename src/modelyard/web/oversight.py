@@ -45,3 +45,15 @@ def audit_page(request: Request, v: SignedIn, model: str = "", actor: str = "", 
 def verify_page(request: Request, v: SignedIn) -> Response:
     """Recompute the hash chain and replay the log against the tables."""
     return render(request, "verify.html", report=v.registry.verify_audit())
+
+
+RECENT_DELIVERIES = 10  # attempts shown per subscription; the CLI and REST page through all
+
+
+@routes.get("/webhooks")
+def webhooks_page(request: Request, v: SignedIn) -> Response:
+    """Subscriptions with their status, and each one's latest delivery attempts (admins)."""
+    hooks = v.registry.list_webhooks()
+    recent = {h.id: v.registry.list_deliveries(h.id, max_results=RECENT_DELIVERIES)
+              for h in hooks}
+    return render(request, "webhooks.html", hooks=hooks, recent=recent)

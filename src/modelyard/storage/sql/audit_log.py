@@ -3,7 +3,8 @@
 Every change calls ``record`` inside its own transaction; the events are chained just
 before that transaction commits, by one bump of the single ``registry_state`` row, which
 numbers them and serialises appends on that row's lock, so the chain has no forks even with
-many processes, and its order is commit order. There is deliberately no
+many processes, and its order is commit order. The same step queues the events' webhook
+deliveries (``outbox``), so they commit or roll back with the events. There is deliberately no
 update or delete path for events; ``verify_chain`` recomputes every hash.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Row, select, update
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.principal import Actor
 from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.sql import outbox
 from modelyard.storage.sql.database import before_commit
 from modelyard.storage.sql.paging import keyset
 from modelyard.storage.sql.schema import audit_events, registry_state
@@ -116,6 +118,7 @@ def _append_pending(conn: Connection) -> None:
     conn.execute(
         update(registry_state).where(registry_state.c.id == 1).values(last_event_hash=prev_hash)
     )
+    outbox.enqueue(conn, rows)  # webhook deliveries commit (or roll back) with the events
 
 
 def to_event(row: Row[Any]) -> AuditEvent:
