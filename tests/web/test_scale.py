@@ -68,6 +68,26 @@ def test_model_page_and_chart_run_as_many_statements_for_60_versions_as_for_3(
     assert 'rel="next"' in page
 
 
+def test_the_models_page_runs_as_many_statements_for_40_models_as_for_a_few(
+        served: Served, site: Seeded, browser: Open, tmp_path: Path) -> None:
+    user = browser(site.tokens["vi"])
+
+    def count() -> int:
+        user.client.get("/models")
+        with statements(served) as seen:
+            assert user.client.get("/models").status_code == 200
+        return len(seen)
+
+    few = count()
+    reg = Registry(served.backend.db, served.backend.store, user="ana")
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"weights")
+    for number in range(40):  # each with an alias: one alias query per model was the cost
+        reg.register(f"model-{number:02}", weights, aliases=["champion"])
+    assert count() == few
+    assert "model-39" in user.client.get("/models", params={"max_results": 100}).text
+
+
 def test_a_long_history_is_charted_from_a_sample_that_says_so(
         served: Served, site: Seeded, browser: Open, tmp_path: Path, monkeypatch: Any) -> None:
     _add_versions(served, tmp_path, 22)  # versions 4..25; v2 is in production

@@ -93,6 +93,7 @@ class Catalog(UseCase):
 
     def _to_model(self, conn: Any, rows: list[repo.ModelRow]) -> list[RegisteredModel]:
         summaries = repo.model_summaries(conn, [r.id for r in rows])
+        aliases = repo.aliases_of_models(conn, [r.id for r in rows])
         return [
             RegisteredModel(
                 name=r.name, description=r.description or "", tags=dict(r.tags or {}),
@@ -100,7 +101,7 @@ class Catalog(UseCase):
                 latest_version=summaries[r.id]["latest"],
                 production_version=summaries[r.id]["production"],
                 version_count=summaries[r.id]["count"],
-                aliases=repo.aliases_of_model(conn, r.id),
+                aliases=aliases[r.id],
             )
             for r in rows
         ]

@@ -214,12 +214,22 @@ _MAX_IDS = 500  # ids bound in one IN list
 
 
 def aliases_of_model(conn: Connection, model_id: int) -> dict[str, int]:
-    rows = conn.execute(
-        select(aliases.c.alias, model_versions.c.version)
-        .join(model_versions, model_versions.c.id == aliases.c.version_id)
-        .where(aliases.c.model_id == model_id)
-    )
-    return {alias: int(version) for alias, version in rows}
+    return aliases_of_models(conn, [model_id])[model_id]
+
+
+def aliases_of_models(conn: Connection, model_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Each model's aliases (alias -> version number), in one query per ``_MAX_IDS`` models,
+    so a page of models costs one statement, not one per model."""
+    found: dict[int, dict[str, int]] = {model_id: {} for model_id in model_ids}
+    for start in range(0, len(model_ids), _MAX_IDS):
+        rows = conn.execute(
+            select(aliases.c.model_id, aliases.c.alias, model_versions.c.version)
+            .join(model_versions, model_versions.c.id == aliases.c.version_id)
+            .where(aliases.c.model_id.in_(model_ids[start:start + _MAX_IDS]))
+        )
+        for model_id, alias, version in rows:
+            found[model_id][alias] = int(version)
+    return found
 
 
 def update_version(conn: Connection, version_id: int, **values: Any) -> None:
