@@ -44,6 +44,7 @@ from modelyard.domain.policy import (
 )
 from modelyard.domain.principal import Role
 from modelyard.domain.runs import Experiment, MetricPoint, Run, RunArtifact
+from modelyard.domain.webhooks import Delivery, DeliveryTrigger, Webhook, WebhookStatus
 from modelyard.errors import InvalidInput
 from modelyard.services.data.checkout import CheckoutReport
 from modelyard.services.data.diff import DiffReport
@@ -268,6 +269,17 @@ EXAMPLES: list[tuple[Record, dict[str, Any]]] = [
      {"id": "0123456789ab", "user": "vic", "name": "ci", "status": "revoked",
       "created_at": T1_TEXT, "created_by": "ana", "expires_at": None, "revoked_at": T2_TEXT,
       "last_used_at": None}),
+    (Webhook(3, "https://ci.example.com/hook", ["version.transition"], "fraud",
+             WebhookStatus.PAUSED, "failing for 1 h: HTTP 503", "ana", T1, 2, T2),
+     {"id": 3, "url": "https://ci.example.com/hook", "events": ["version.transition"],
+      "model": "fraud", "status": "paused", "status_reason": "failing for 1 h: HTTP 503",
+      "created_by": "ana", "created_at": T1_TEXT, "pending": 2,
+      "status_changed_at": T2_TEXT}),
+    (Delivery(9, 3, "evt-17", "version.transition", 17, 4, DeliveryTrigger.WORKER, True, 200,
+              12, "ok", "", T2),
+     {"id": 9, "webhook_id": 3, "event_id": "evt-17", "event_type": "version.transition",
+      "seq": 17, "attempt": 4, "trigger": "worker", "ok": True, "status_code": 200,
+      "latency_ms": 12, "response": "ok", "error": "", "at": T2_TEXT}),
 ]
 
 
