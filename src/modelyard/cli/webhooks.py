@@ -104,11 +104,7 @@ def list_(ctx: typer.Context, json: JsonOpt = False, max_results: MaxResultsOpt 
 def test(ctx: typer.Context, webhook_id: IdArg, json: JsonOpt = False) -> None:
     """Send a signed ping to a webhook now and show what it answered."""
     d = registry(ctx).test_webhook(webhook_id)
-    answer = f"HTTP {d.status_code}" if d.status_code is not None else d.error
-    _print(d, json, f"ping {d.event_id}: {'ok' if d.ok else 'failed'} ({answer}, "
-                    f"{d.latency_ms} ms)")
-    if not d.ok:
-        raise typer.Exit(1)
+    _show_attempt(d, json, f"ping {d.event_id}", f", {d.latency_ms} ms")
 
 
 @webhooks_app.command("disable")
@@ -156,9 +152,14 @@ def redeliver(
 ) -> None:
     """Send an earlier delivery's event again now, with the same event id."""
     d = registry(ctx).redeliver(delivery_id)
+    _show_attempt(d, json, f"{d.event_id} attempt {d.attempt}")
+
+
+def _show_attempt(d: Delivery, json: bool, what: str, extra: str = "") -> None:
+    """One attempt made on request: what it was, ok or failed and the answer; a failed
+    attempt exits 1, so a script can tell."""
     answer = f"HTTP {d.status_code}" if d.status_code is not None else d.error
-    _print(d, json, f"{d.event_id} attempt {d.attempt}: {'ok' if d.ok else 'failed'} "
-                    f"({answer})")
+    _print(d, json, f"{what}: {'ok' if d.ok else 'failed'} ({answer}{extra})")
     if not d.ok:
         raise typer.Exit(1)
 
