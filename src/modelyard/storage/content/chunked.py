@@ -315,7 +315,6 @@ class ChunkedReader(io.RawIOBase):
         """``load(chunk, size)``: where verified chunk bytes come from (default: ``store``)."""
         super().__init__()
         self._load = load or (lambda chunk, n: load_chunk(store, listed.digest, chunk, n))
-        self._list = listed
         self.listed = listed
         self._next = 0
         self._buffer = memoryview(b"")
@@ -342,13 +341,13 @@ class ChunkedReader(io.RawIOBase):
         return k
 
     def _fill_ahead(self) -> None:
-        while len(self._ahead) <= _PREFETCH and self._next < len(self._list.chunks):
+        while len(self._ahead) <= _PREFETCH and self._next < len(self.listed.chunks):
             if not _READ_BUDGET.acquire(blocking=not self._ahead):
                 return  # others hold the budget; read ahead again once this chunk is used
             self._held += 1
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(_HASH_WORKERS)
-            chunk, n = self._list.chunks[self._next]
+            chunk, n = self.listed.chunks[self._next]
             self._next += 1
             self._ahead.append(self._pool.submit(self._load, chunk, n))
 
@@ -368,9 +367,6 @@ class ChunkedReader(io.RawIOBase):
         self._held -= count
 
 
-_DAMAGED_HINT = "restore it from another copy, or store the original again"
-
-
 def _read_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
     """A chunk of the file ``whole`` as stored, not hashed (the caller hashes the whole
     file); missing or of the wrong size, it is IntegrityError naming the file."""
@@ -386,7 +382,7 @@ def _read_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
 def load_chunk(store: ObjectStore, whole: str, chunk: str, n: int) -> bytes:
     """A chunk of the file ``whole``, verified: missing, damaged or of the wrong size, it is
     IntegrityError naming the file."""
-    hint = _DAMAGED_HINT
+    hint = "restore it from another copy, or store the original again"
     try:
         data = store.get_bytes(chunk, max_size=n)
     except NotFound:
