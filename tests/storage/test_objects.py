@@ -496,8 +496,9 @@ def test_s3_streamed_upload_with_wrong_digest_leaves_nothing(
     with pytest.raises(IntegrityError, match="does not match digest"):
         s3_store.put_file(source, digest=claimed)
     assert not s3_store.exists(claimed)
-    bucket, _ = s3_key(s3_store, claimed)
-    uploads = s3_client.list_multipart_uploads(Bucket=bucket)
+    bucket, key = s3_key(s3_store, claimed)
+    own_prefix = key.split("/", 1)[0] + "/"  # the bucket is shared by parallel tests
+    uploads = s3_client.list_multipart_uploads(Bucket=bucket, Prefix=own_prefix)
     assert uploads.get("Uploads", []) == []
 
 
