@@ -6,7 +6,9 @@ metric chart are fetched, signed in with a session cookie as a browser is: from 
 in-process on the embedded registry (``modelyard``: the render and the ASGI stack), and
 over loopback from ``modelyard server --workers 2``. MLflow draws its pages in the browser, so its
 column times the ajax-api calls its UI makes for the same two pages on ``mlflow server``;
-it has no chart of a metric across versions. p50 and p99 per page.
+it has no chart of a metric across versions. p50 and p99 per page, and the CPU time per call
+of whoever renders it (the server's processes, or the process running the app), since on a
+busy machine wall time also counts waiting for a core.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ at ``home`` (FastAPI's TestClient: the render and the ASGI stack, no socket).
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +28,29 @@ from modelyard.services.access import init_admin
 from modelyard.storage.sql import repository as repo
 
 PAGE_WARMUP = 5  # calls per page before timing: both server workers have served it
+TICK = os.sysconf("SC_CLK_TCK")  # /proc's CPU times are in these
+
+
+def _group_cpu(group: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group
+    ``group``: a server and its workers, whose work the client's wall time cannot tell
+    apart from waiting on a busy machine."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group:  # field 5: pgrp; 14 and 15: utime, stime
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def _cpu(args: Args) -> float:
+    """CPU seconds of whoever renders the pages: the server's processes, or this one (the
+    app in-process, with its test client)."""
+    return _group_cpu(int(args["server_pid"])) if "url" in args else time.process_time()
 
 
 def populate(args: Args, report: Report) -> None:
@@ -75,7 +100,10 @@ def pages(args: Args, report: Report) -> None:
                 assert answer.status_code == 200 and expect in answer.text, address
             for _ in range(PAGE_WARMUP):
                 fetch()
+            used = _cpu(args)
             report.latencies(label, fetch, int(args["calls"]))
+            made = int(report.extra.get(f"{label} calls", args["calls"])) + 1  # + untimed one
+            report.extra[f"{label} cpu ms"] = round((_cpu(args) - used) / made * 1000, 1)
             report.extra[f"{label} bytes"] = len(client.get(address).content)
 
 
