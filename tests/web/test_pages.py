@@ -242,8 +242,22 @@ def test_audit_log_filters_and_chain_verification(site: Seeded, browser: Open) -
     assert set(re.findall(r"<td><code>([a-z._]+)</code></td>", requests.text)) == {
         "request.create", "request.approve", "request.applied"}
     assert user.client.get("/audit", params={"since": "not a time"}).status_code == 400
+    assert user.client.get("/audit", params={"until": "not a time"}).status_code == 400
     verified = user.client.get("/audit/verify")
     assert "The chain of" in verified.text and "verifies" in verified.text
+
+
+def test_the_audit_log_between_since_and_until(served: Served, site: Seeded,
+                                                browser: Open) -> None:
+    every = Registry(served.backend.db, served.backend.store, user="ana").audit()
+    times = sorted({e.at for e in every})
+    since, until = times[2], times[-2]
+    inside = [e.seq for e in every if since <= e.at < until]
+    page = browser(site.tokens["vi"]).client.get(
+        "/audit", params={"since": since.isoformat(), "until": until.isoformat()})
+    assert [int(n) for n in re.findall(r'<tr><td class="num">(\d+)</td>', page.text)] == inside
+    assert 0 < len(inside) < len(every)
+    assert f'name="until" value="{until.isoformat()}"' in page.text  # the form keeps it
 
 
 def test_missing_things_are_pages_not_json(site: Seeded, browser: Open) -> None:

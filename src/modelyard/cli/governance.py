@@ -231,6 +231,8 @@ def audit(
         metavar="[FILE]", help="For 'keygen': where to write the private key.")] = None,
     since: Annotated[str | None, typer.Option(
         help="Events at or after this ISO-8601 time (UTC if no offset).")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="Events before this ISO-8601 time (UTC if no offset).")] = None,
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="For 'verify': prove the log still extends this checkpoint.")
     ] = None,
@@ -250,9 +252,9 @@ def audit(
     against the tables and, with --checkpoint, proves it extends a signed checkpoint (exit 1)."""
     verb = target if target in AUDIT_VERBS else None
     _only_for(verb, keygen=file, checkpoint=output, verify=checkpoint)
-    if verb is not None and (max_results is not None or page_token is not None):
-        raise typer.BadParameter("--max-results and --page-token are only for listing the "
-                                 "audit log")
+    if verb is not None and any(x is not None for x in (since, until, max_results, page_token)):
+        raise typer.BadParameter("--since, --until, --max-results and --page-token are only "
+                                 "for listing the audit log")
     if verb == "keygen":
         _audit_keygen(file, json)
     elif verb == "checkpoint":
@@ -261,6 +263,7 @@ def audit(
         _audit_verify(ctx, checkpoint, public_key or key, json)
     else:
         events = registry(ctx).audit(target, since=parse_time(since) if since else None,
+                                     until=parse_time(until) if until else None,
                                      max_results=max_results, page_token=page_token)
         print_page(ctx, events, json, lambda page: _audit_table(page, target))
 

@@ -47,17 +47,22 @@ class Oversight(UseCase):
     @operation(Permission.READ)
     def audit(
         self, name: str | None = None, *, since: datetime | None = None,
-        max_results: int | None = None, page_token: str | None = None,
+        until: datetime | None = None, max_results: int | None = None,
+        page_token: str | None = None,
     ) -> Page[AuditEvent]:
-        """Audit events, oldest first: all of them, or one model's; ``since`` is inclusive."""
+        """Audit events, oldest first: all of them, or one model's; from ``since``
+        (inclusive) to ``until`` (exclusive), so adjacent windows never share an event.
+        ``until`` filters the events read: the repository's query has no upper bound yet."""
         since = in_utc(since, "since") if since is not None else None
+        end = in_utc(until, "until") if until is not None else None
         limit, cursor = check_max_results(max_results), decode_token(page_token, "audit", 1)
         with self.db.read() as conn:
             if name is not None:
                 self._model(conn, name)
             return collect(lambda after, n: audit.list_events(
                 conn, model=name, since=since, cursor=after, limit=n),
-                lambda e: (e.seq,), limit, cursor, kind="audit")
+                lambda e: (e.seq,), limit, cursor, kind="audit",
+                accept=lambda e: end is None or e.at < end)
 
     @operation(Permission.READ)
     def verify_audit(

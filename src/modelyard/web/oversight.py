@@ -21,23 +21,25 @@ def matches(event: AuditEvent, actor: str, action: str) -> bool:
 
 @routes.get("/audit")
 def audit_page(request: Request, v: SignedIn, model: str = "", actor: str = "", action: str = "",
-               since: str = "", page_token: str | None = None
+               since: str = "", until: str = "", page_token: str | None = None
                ) -> Response:
-    """Audit events, oldest first, by model and time (the registry's filters) and by actor
-    and action (read through the pages the registry returns)."""
+    """Audit events, oldest first, by model and time (the registry's filters: ``since``
+    inclusive, ``until`` exclusive) and by actor and action (read through the pages the
+    registry returns)."""
     start = parse_time(since) if since else None
+    end = parse_time(until) if until else None
     events: list[AuditEvent] = []
     token, scanned = page_token, 0
     while True:
-        batch = v.registry.audit(model or None, since=start, max_results=PAGE_SIZE,
-                                 page_token=token)
+        batch = v.registry.audit(model or None, since=start, until=end,
+                                 max_results=PAGE_SIZE, page_token=token)
         events += [e for e in batch if matches(e, actor.strip(), action.strip())]
         scanned += len(batch)
         token = batch.next_page_token
         if token is None or len(events) >= PAGE_SIZE or scanned >= MAX_SCAN:
             break
     return render(request, "audit.html", events=events, next_token=token, model=model,
-                  actor=actor, action=action, since=since,
+                  actor=actor, action=action, since=since, until=until,
                   cut_short=token is not None and len(events) < PAGE_SIZE)
 
 
