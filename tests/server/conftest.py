@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -87,6 +88,9 @@ def _free_port() -> int:
     return port
 
 
+_KILLING = threading.Lock()
+
+
 @dataclass
 class LiveServer:
     """``uvicorn --factory modelyard.server.app:app_from_environment`` on a loopback port,
@@ -132,11 +136,15 @@ class LiveServer:
             time.sleep(0.05)
 
     def kill(self) -> None:
-        """SIGKILL, to the whole process group (a worker pool dies with its parent)."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.process = None
+        """SIGKILL, to the whole process group (a worker pool dies with its parent).
+
+        Safe to call from several upload threads at once: the first one kills, the
+        others find nothing left to kill."""
+        with _KILLING:
+            process, self.process = self.process, None
+        if process is not None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
     def stop(self) -> None:
         if self.process is None:
