@@ -14,9 +14,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.pop("COLUMNS", None)
 
 import pg
+from mlflow_api import environment as mlflow_environment
 from modelyard.services.registry import Registry
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
+
+MLFLOW_TESTS = Path(__file__).parent / "mlflow_api"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start building the MLflow client's environment (minutes from PyPI on a new machine)
+    while the other tests run, when this session will run the tests that need it."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller has started it
+    for arg in session.config.args:
+        path = (session.config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path == MLFLOW_TESTS or path in MLFLOW_TESTS.parents or MLFLOW_TESTS in path.parents:
+            mlflow_environment.build_in_background()
+            return
 
 
 @pytest.fixture(scope="session")

@@ -1,24 +1,14 @@
 """MLflow API fixtures: the server's (in-process app, live uvicorn server), and the
-unmodified ``mlflow`` client in a virtual environment of its own, since its pins are not
-ours.
-
-The environment (``mlflow`` with its tracking server, plus what its sklearn and pyfunc
-flavors import) is made once per machine under ``~/.cache/modelyard-tests``
-(``MODELYARD_TEST_CACHE``), which takes a few minutes from PyPI; later runs reuse it. It
-is built under a lock and marked complete last, so parallel workers wait for one install
-and an interrupted one is redone.
+unmodified ``mlflow`` client in a virtual environment of its own (``environment.py``).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -29,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mlflow_api import environment
 from server.conftest import (  # the server's fixtures, shared
     LiveServer,
     Served,
@@ -43,36 +34,16 @@ from server.conftest import (  # the server's fixtures, shared
 __all__ = ["LiveServer", "Served", "add_user", "bearer", "live_server", "serve", "served",
            "start_server"]
 
-MLFLOW_PACKAGES = ["mlflow==3.17.2", "numpy==2.4.6", "pandas==3.1.1",
-                   "scikit-learn==1.9.1"]
-
-
-def _cache() -> Path:
-    root = os.environ.get("MODELYARD_TEST_CACHE") or Path.home() / ".cache" / "modelyard-tests"
-    return Path(root)
-
 
 @pytest.fixture(scope="session")
 def mlflow_python() -> Path:
     """The Python of a virtual environment with the pinned MLflow client."""
-    cache = _cache()
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / MLFLOW_PACKAGES[0].replace("==", "-")
-    complete = target / ".complete"  # written last: without it the folder is rebuilt
-    with open(cache / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not complete.exists():
-            shutil.rmtree(target, ignore_errors=True)
-            try:
-                subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-                subprocess.run([str(target / "bin" / "pip"), "install", "-q",
-                                *MLFLOW_PACKAGES], check=True, timeout=1200)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failed:
-                if os.environ.get("CI"):
-                    pytest.fail(f"could not install the MLflow client: {failed}")
-                pytest.skip(f"could not install the MLflow client: {failed}")
-            complete.write_text("\n".join(MLFLOW_PACKAGES) + "\n")
-    return target / "bin" / "python"
+    try:
+        return environment.build()
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failed:
+        if os.environ.get("CI"):
+            pytest.fail(f"could not install the MLflow client: {failed}")
+        pytest.skip(f"could not install the MLflow client: {failed}")
 
 
 class MlflowRunner:
