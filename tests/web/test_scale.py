@@ -59,13 +59,37 @@ def test_model_page_and_chart_run_as_many_statements_for_60_versions_as_for_3(
             found.append(len(seen))
         return found
 
-    few = counts()
+    few = counts()  # production (v2) and the latest (v3) are on the page: neither read again
     _add_versions(served, tmp_path, 60)  # more than a page of versions, aliases on some
     many = counts()
-    assert many == few, dict(zip(addresses, zip(few, many, strict=True), strict=True))
+    with statements(served) as one_read:  # v2 is no longer on the first page
+        Registry(served.backend.db, served.backend.store, user="vi").get_version("fraud", 2)
+    expected = [few[0] + len(one_read), *few[1:]]
+    assert many == expected, dict(zip(addresses, zip(expected, many, strict=True), strict=True))
     page = user.client.get("/models/fraud").text
     assert len(re.findall(r'<td><a href="/models/fraud/versions/\d+">v\d+</a></td>', page)) == 50
     assert 'rel="next"' in page
+
+
+def test_the_model_page_lists_versions_newest_first_and_pages_each_one_once(
+        served: Served, site: Seeded, browser: Open, tmp_path: Path) -> None:
+    _add_versions(served, tmp_path, 120)  # versions 4..123
+    reg = Registry(served.backend.db, served.backend.store, user="ana")
+    gone = {*range(20, 90), 122}  # a gap wider than a page, and one at the top
+    for number in gone:
+        reg.delete_version("fraud", number)
+    user = browser(site.tokens["vi"])
+    shown, address, pages = [], "/models/fraud", 0
+    while address:
+        page = user.client.get(address).text
+        shown += [int(n) for n in re.findall(r'<td><a href="/models/fraud/versions/(\d+)">', page)]
+        _add_versions(served, tmp_path, 1)  # registered while paging: later than every page
+        found = re.search(r'<a rel="next" href="([^"]+)"', page)
+        address = found.group(1).replace("&amp;", "&") if found else ""
+        pages += 1
+    assert shown == sorted(set(range(1, 124)) - gone, reverse=True)
+    assert pages == 2  # 52 live versions: 50, then 2
+    assert user.client.get("/models/fraud", params={"page_token": "x"}).status_code == 400
 
 
 def test_the_models_page_runs_as_many_statements_for_40_models_as_for_a_few(
