@@ -133,9 +133,10 @@ def model_chart(v: SignedIn, name: str, metric: str) -> Response:
 
 
 def version_chart(sample: MetricSample, name: str, metric: str) -> svg.Chart:
+    versions = paths.version(name, "")  # quoted once, not once per point of 500
     data = [svg.Datum(p.version, p.value, f"v{p.version}: {metric} = {p.value:.6g}"
                       + (" (production)" if p.production else ""),
-                      paths.version(name, p.version), p.production)
+                      f"{versions}{p.version}", p.production)
             for p in sample.points]
     title = f"{metric} by version" + (
         f" (1 in {sample.every} of {sample.versions:,} versions)" if sample.every > 1 else "")
