@@ -142,7 +142,7 @@ def _label_box(label: svg.Label) -> tuple[float, float, float, float]:
             label.x + svg.LABEL_W / 2, label.y + svg.LABEL_DESCENT)
 
 
-def test_the_production_label_stays_inside_the_chart_wherever_the_point_is() -> None:
+def test_the_production_label_stays_inside_the_plot_wherever_the_point_is() -> None:
     for marked in (1, 5, 9):  # the first, a middle and the last version
         for values in ((1.0, 2.0, 3.0), (3.0, 2.0, 1.0), (1.0, 3.0, 2.0)):
             data = [svg.Datum(n, values[(n - 1) % 3], f"v{n}", marked=n == marked)
@@ -150,7 +150,7 @@ def test_the_production_label_stays_inside_the_chart_wherever_the_point_is() -> 
             chart = svg.line_chart(data, title="t", x_label="version")
             (dot,), (label,) = chart.marked, chart.labels
             left, top, right, bottom = _label_box(label)
-            assert left >= 0 and right <= chart.width, (marked, values, label)
+            assert left >= chart.left and right <= chart.width, (marked, values, label)
             assert top >= 0 and bottom <= chart.height, (marked, values, label)
             ring_top, ring_bottom = dot.y - svg.MARK_R, dot.y + svg.MARK_R
             assert bottom <= ring_top or top >= ring_bottom  # never over its own ring

@@ -136,16 +136,17 @@ def line_chart(data: Sequence[Datum], *, title: str, x_label: str, width: int = 
     marked = [d for d in dots if d.marked]
     return Chart(title, width, height, left, top, right, bottom, line,
                  dots if len(dots) <= MAX_DOTS else [], marked, x_ticks, y_ticks, x_label,
-                 len(dots), [_mark_label(d, width) for d in marked])
+                 len(dots), [_mark_label(d, left, width) for d in marked])
 
 
-def _mark_label(dot: Dot, width: int) -> Label:
+def _mark_label(dot: Dot, left: int, width: int) -> Label:
     """Above the ring, or below it when that would leave the picture (the highest value);
-    shifted sideways to stay inside at the first and last versions."""
+    shifted sideways to stay inside at the last version, and off the value axis's labels
+    (left of ``left``) at the first."""
     above = dot.y - MARK_R - 4
     y = above if above - LABEL_ASCENT >= 0 else dot.y + MARK_R + 4 + LABEL_ASCENT
     half = LABEL_W / 2
-    x = min(max(dot.x, half + 1), width - half - 1)
+    x = min(max(dot.x, left + half), width - half - 1)
     return Label(round(x, 1), round(y, 1), MARK_LABEL)
 
 
