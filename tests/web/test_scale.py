@@ -90,6 +90,9 @@ def test_the_model_page_lists_versions_newest_first_and_pages_each_one_once(
     assert shown == sorted(set(range(1, 124)) - gone, reverse=True)
     assert pages == 2  # 52 live versions: 50, then 2
     assert user.client.get("/models/fraud", params={"page_token": "x"}).status_code == 400
+    beyond = user.client.get("/models/fraud", params={"page_token": "9" * 30}).text
+    assert re.findall(r'<td><a href="/models/fraud/versions/(\d+)">', beyond)[:1] == [
+        str(max(shown) + pages)]  # the newest, registered while paging
 
 
 def test_the_models_page_runs_as_many_statements_for_40_models_as_for_a_few(

@@ -71,8 +71,8 @@ def metric_keys(versions: Iterable[ModelVersion]) -> list[str]:
 def model_page(request: Request, v: SignedIn, name: str, page_token: str | None = None,
                metric: str | None = None, at: str | None = None) -> Response:
     """A model at a glance: production, latest, aliases, policy, pending requests, a page
-    of versions (newest first) with key metrics, a chart of one metric across versions, and (given
-    ``at``) what was in production then."""
+    of versions (newest first) with key metrics, a chart of one metric across versions,
+    and (given ``at``) what was in production then."""
     reg = v.registry
     then = reg.history(name, at=parse_time(at)) if at else None
     model = reg.get_model(name)
@@ -95,14 +95,15 @@ def model_page(request: Request, v: SignedIn, name: str, page_token: str | None 
 
 
 def _below(page_token: str | None, model: RegisteredModel) -> int:
-    """Where a page of versions starts: below the version number its token names, or
-    above the latest one."""
+    """Where a page of versions starts: below the version number its token names (never
+    above the latest, so a made-up number cannot send the window on a long search)."""
+    top = (model.latest_version or 0) + 1
     if page_token is None:
-        return (model.latest_version or 0) + 1
+        return top
     if not page_token.isdigit() or int(page_token) < 1:
         raise InvalidInput(f"invalid page token {page_token[:40]!r} for versions",
                            hint="follow the page's own Next link")
-    return int(page_token)
+    return min(int(page_token), top)
 
 
 def newest_first(reg: Registry, name: str, below: int) -> tuple[list[ModelVersion], str | None]:
