@@ -7,16 +7,20 @@ non-ASCII strings, ``not`` over parts SQL cannot decide.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from modelyard.domain import expression_eval, expressions
+from modelyard.domain.entities import ModelVersion
 from modelyard.services.registry import Registry
+from modelyard.storage.sql import repository
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database, _alembic_config
 from modelyard.storage.sql.schema import version_values
@@ -32,8 +36,9 @@ VERSIONS: list[dict[str, Any]] = [
      "tags": {"shard": "10", "team": "Fraud", "note": "é" + "x" * 300}},
     {"params": {"depth": "1e999", "big": str(BIG)}, "metrics": {"auc": -0.0},
      "tags": {"shard": " 3 ", "note": "z" + "x" * 300}},
-    {"params": {}, "metrics": {}, "tags": {}, "aliases": ["champion"]},
+    {"params": {}, "metrics": {}, "tags": {}, "aliases": ["champion", "latest-good"]},
 ]
+LONG = "z" + "x" * 300  # v4's tags.note; the text index holds its first 200 characters
 
 FILTERS = [
     "tags.shard = '3'", "tags.shard = 3", "tags.shard != '3'", "tags.shard != 3",
@@ -58,6 +63,10 @@ FILTERS = [
     "not (metrics.auc >= 0.9 or tags.note like 'z%')",
     "tags.shard = '3' and not (params.lr like 'f%')", "created_at > '2000'",
     "tags.`shard` = '3' or version = 5", "tags.missing != 'x'", "not has(tags.missing)",
+    f"tags.note = '{LONG}'", f"tags.note = '{LONG[:200]}'", f"tags.note = '{LONG[:199]}'",
+    "has(aliases) or tags.shard = '3'", "tags.shard = 3 and metrics.auc >= 0.5 and has(tags.team)",
+    "aliases = 'champion' or not has(tags.team)", "tags.shard in ('3', '10') and version > 1",
+    "(tags.team = 'fraud' or params.opt = 'sgd') and not metrics.auc > 0.9",
 ]
 
 
@@ -150,3 +159,59 @@ def test_long_results_read_aliases_by_model(
     assert [(v.name, v.version, v.aliases) for v in reg.search_versions("version != 3")] == [
         ("a", 1, []), ("a", 2, ["best"]), ("b", 1, ["old"]), ("b", 2, [])]
     assert expected[5] == ("b", 3, ["best"])
+
+
+def test_search_cost_follows_the_matches_not_the_versions(tmp_path: Path) -> None:
+    """A selective filter reads its index entries and then only the matching rows: the
+    same 10 matches cost about the same among 200 versions as among 2,000 (probing every
+    version against the filter, as searches once did, costs ten times more). Work is
+    counted in SQLite virtual-machine steps, which do not depend on the machine's load."""
+    steps = {}
+    for count in (200, 2000):
+        with _registry(f"sqlite:///{tmp_path / f'{count}.db'}", tmp_path) as reg:
+            _bulk_load(reg, count, hits=10)
+            counted = [0]
+
+            def step() -> int:
+                counted[0] += 1
+                return 0
+
+            event.listen(reg.db.engine, "checkout",
+                         lambda dbapi, *_: dbapi.set_progress_handler(step, 100))
+            for text in ("tags.shard = 'hit'", "name = 'm' and metrics.auc >= 0.95"):
+                assert len(reg.search_versions(text)) == 10
+                assert len(reg.list_versions("m", text)) == 10
+            steps[count] = counted[0]
+    assert steps[2000] < 1.5 * steps[200], steps
+
+
+def _bulk_load(reg: Registry, count: int, hits: int) -> None:
+    """``count`` versions of model ``m``; the last ``hits`` are the matches of both filters."""
+    now = datetime.now(UTC)
+    reg.create_model("m")
+    with reg.db.transaction() as conn:
+        model = repository.find_model(conn, "m")
+        assert model is not None
+        for number in range(1, count + 1):
+            hit = number > count - hits
+            repository.insert_version(
+                conn, model_id=model.id, version=number, digest="blake3:" + "0" * 64,
+                artifact_kind="file", artifact_name="m.bin", size=1, file_count=1,
+                stage="none", params={}, metrics={"auc": 0.99 if hit else 0.5},
+                tags={"shard": "hit" if hit else "miss"}, description="", lineage={},
+                created_by="alice", created_at=now, updated_at=now)
+        repository.update_model(conn, model.id, last_version=count)
+
+
+def test_search_records_have_every_field(reg: Registry, model_dir: Path) -> None:
+    """Records are filled without ``__init__`` (base.to_version): each has all the
+    dataclass's fields, equal to what its constructor makes of them."""
+    _load(reg, model_dir)
+    names = {f.name for f in dataclasses.fields(ModelVersion)}
+    for found in (reg.search_versions(), reg.search_versions("tags.shard = '3'"),
+                  [reg.get_version("m", 5)]):
+        for version in found:
+            assert set(vars(version)) == names
+            assert dataclasses.replace(version) == version
+    assert reg.get_version("m", 5).aliases == ["champion", "latest-good"]
+    assert reg.search_versions("version = 1")[0].created_at.tzinfo is UTC

@@ -215,14 +215,13 @@ class Catalog(UseCase):
         with self.db.read() as conn:
             model_ids = [self._model(conn, name).id] if name is not None else None
             condition = compile_filter(expr, self.db.dialect) if expr is not None else None
-            where = condition.maybe if condition is not None else None
-            sure = None if condition is None or condition.exact else condition.sure
-            prepared = Prepared(expr) if sure is not None and expr is not None else None
+            prepared = (Prepared(expr) if condition is not None and not condition.exact
+                        and expr is not None else None)
 
             def fetch(after: Key | None, n: int | None) -> list[tuple[ModelVersion, bool]]:
-                rows = repo.list_versions(conn, model_ids=model_ids, where=where, sure=sure,
+                rows = repo.list_versions(conn, model_ids=model_ids, condition=condition,
                                           cursor=after, limit=n)
-                settled = [prepared is None or bool(r.sure) for r in rows]
+                settled = [bool(r["sure"]) for r in rows]
                 return list(zip(self._versions(conn, rows, name), settled, strict=True))
 
             page = collect(fetch, lambda p: (p[0].name, p[0].version), limit, cursor,

@@ -18,10 +18,25 @@ so SQL's three-valued logic cannot leak into ``not``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Double, and_, false, literal, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Double,
+    Select,
+    and_,
+    false,
+    intersect,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union,
+)
 
 from modelyard.domain.expression_eval import as_number, evaluate
 from modelyard.domain.expressions import (
@@ -41,6 +56,7 @@ from modelyard.storage.sql.schema import TEXT_PREFIX, aliases, model_versions, m
 from modelyard.storage.sql.schema import version_values as vv
 
 Predicate = ColumnElement[bool]
+Ids = Select[tuple[int]]  # one column, version_id
 _FLIP = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _EXACT_INT = 2**53  # every integer up to this is a double exactly
 _STRING_COLUMNS = {"name": models.c.name, "stage": model_versions.c.stage,
@@ -88,16 +104,28 @@ def _double(number: int | float | None) -> tuple[float | None, bool]:
 
 @dataclass(frozen=True)
 class Condition:
+    """``candidates``, when known, selects (as ``version_id``) a superset of the versions
+    ``maybe`` lets through, from indexes alone: a search starts from it rather than
+    probing every version (None: any version may match)."""
+
     sure: Predicate
     maybe: Predicate
+    candidates: Ids | None = None
 
     @property
     def exact(self) -> bool:
         return self.sure is self.maybe
 
 
-def _exact(predicate: Predicate) -> Condition:
-    return Condition(predicate, predicate)
+def _exact(predicate: Predicate, candidates: Ids | None = None) -> Condition:
+    return Condition(predicate, predicate, candidates)
+
+
+def _combined(sets: list[Ids], combine: Callable[..., CompoundSelect[Any]]) -> Ids:
+    """One id set from several (SQLite cannot nest a compound select unwrapped)."""
+    if len(sets) == 1:
+        return sets[0]
+    return select(combine(*sets).subquery().c.version_id)
 
 
 UNKNOWN = Condition(false(), true())
@@ -122,11 +150,18 @@ class _Compiler:
                 return (_exact(not_(inner.sure)) if inner.exact
                         else Condition(not_(inner.maybe), not_(inner.sure)))
             case And(operands) | Or(operands):
-                join = and_ if isinstance(node, And) else or_
                 parts = [self.condition(o) for o in operands]
+                sets = [p.candidates for p in parts if p.candidates is not None]
+                join: Callable[..., Predicate]
+                if isinstance(node, And):  # every part holds: any part's set bounds it
+                    join, candidates = and_, _combined(sets, intersect) if sets else None
+                else:  # some part holds: bounded only if every part is
+                    join = or_
+                    candidates = _combined(sets, union) if len(sets) == len(parts) else None
                 if all(p.exact for p in parts):
-                    return _exact(join(*(p.sure for p in parts)))
-                return Condition(join(*(p.sure for p in parts)), join(*(p.maybe for p in parts)))
+                    return _exact(join(*(p.sure for p in parts)), candidates)
+                return Condition(join(*(p.sure for p in parts)), join(*(p.maybe for p in parts)),
+                                 candidates)
             case In(operand, options):
                 return self.condition(Or(tuple(Compare("=", operand, o) for o in options)))
             case Has(field):
@@ -142,10 +177,11 @@ class _Compiler:
 
     def has(self, field: Field) -> Condition:
         root = field.path[0]
-        if root in MAP_ROOTS:
-            return _exact(_with_value(root, field.path[1], or_(vv.c.kind != "s", vv.c.text != "")))
+        if root in MAP_ROOTS:  # any value but the empty string (only strings have a prefix)
+            return _value_in(root, field.path[1], or_(vv.c.text_prefix.is_(None),
+                                                      vv.c.text_prefix != ""))
         if root == "aliases":
-            return _exact(model_versions.c.id.in_(select(aliases.c.version_id)))
+            return _in(select(aliases.c.version_id).distinct())
         if root == "description":
             return _exact(model_versions.c.description != "")
         return _TRUE if root in ("name", "version", "stage", "digest") else UNKNOWN
@@ -170,9 +206,12 @@ class _Compiler:
                 return _TRUE if op == "!=" else _FALSE
             return UNKNOWN
         if root == "aliases":  # membership; aliases never read as numbers
-            member = (model_versions.c.id.in_(select(aliases.c.version_id).where(
-                aliases.c.alias == value)) if isinstance(value, str) else false())
-            return _exact({"=": member, "!=": not_(member)}.get(op, false()))
+            if op not in ("=", "!="):
+                return _FALSE
+            if not isinstance(value, str):
+                return _TRUE if op == "!=" else _FALSE
+            member = _in(select(aliases.c.version_id).where(aliases.c.alias == value))
+            return member if op == "=" else _exact(not_(member.sure))
         return UNKNOWN
 
     def map_compare(self, field: str, key: str, op: str, literal: int | float | str) -> Condition:
@@ -187,23 +226,26 @@ class _Compiler:
         branches = self.matches(op if op != "!=" else "=", literal)
         if branches is None:
             return UNKNOWN
-        found = or_(*(_with_value(field, key, b) for b in branches))
-        approx = _with_value(field, key, vv.c.approx)
-        sure = and_(found, ~select(vv.c.version_id).where(
-            vv.c.field == field, vv.c.key == key, vv.c.approx).exists())
-        maybe = or_(found, approx)
+        ways = [_value_in(field, key, b) for b in branches]
+        approx = _value_in(field, key, vv.c.approx)
+        found = or_(*(w.sure for w in ways))
+        sure = and_(found, ~_values(field, key, vv.c.approx).exists())
+        maybe = or_(found, approx.sure)
         if op == "!=":
-            present = _with_value(field, key)
-            sure, maybe = and_(present, not_(maybe)), and_(present, not_(sure))
-        return Condition(sure, maybe)
+            present = _value_in(field, key)
+            return Condition(and_(present.sure, not_(maybe)), and_(present.sure, not_(sure)),
+                             present.candidates)
+        candidates = [w.candidates for w in (*ways, approx) if w.candidates is not None]
+        return Condition(sure, maybe, _combined(candidates, union))
 
     def matches(self, op: str, literal: int | float | str) -> list[Predicate] | None:
         """The ways a stored value certainly satisfies ``value op literal`` (None: SQL can't
         say): by its text, and by its numeric reading (a string's only against a number)."""
         if isinstance(literal, str):
             text = and_(vv.c.kind == "s", self.text(op, vv.c.text, literal))
-            if op == "=":
-                text = and_(vv.c.text_prefix == literal[:TEXT_PREFIX], text)
+            if op == "=":  # a prefix shorter than the index's is the whole string
+                text = (vv.c.text_prefix == literal if len(literal) < TEXT_PREFIX
+                        else and_(vv.c.text_prefix == literal[:TEXT_PREFIX], text))
             number = as_number(literal)
             if number is None:
                 return [text]
@@ -229,7 +271,15 @@ def _order(op: str, column: Any, value: Any) -> Predicate:
     return result
 
 
-def _with_value(field: str, key: str, *where: Any) -> Predicate:
-    """The version has a value at ``field.key`` (satisfying ``where``): an index lookup."""
-    return model_versions.c.id.in_(select(vv.c.version_id).where(
-        vv.c.field == field, vv.c.key == key, *where))
+def _values(field: str, key: str, *where: Any) -> Ids:
+    """The versions with a value at ``field.key`` (satisfying ``where``): an index lookup."""
+    return select(vv.c.version_id).where(vv.c.field == field, vv.c.key == key, *where)
+
+
+def _value_in(field: str, key: str, *where: Any) -> Condition:
+    return _in(_values(field, key, *where))
+
+
+def _in(ids: Ids) -> Condition:
+    """The version is one of ``ids`` (each selected once), which bound the search too."""
+    return _exact(model_versions.c.id.in_(ids), ids)
