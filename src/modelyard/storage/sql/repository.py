@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -45,12 +46,31 @@ from modelyard.storage.sql.tracking_schema import run_artifacts
 ModelRow = Row[Any]
 VersionRow = Row[Any]
 
+# The lookups every call makes are built once, with bound parameters: building a select
+# and its cache key costs SQLAlchemy about 0.1 ms a statement, more than SQLite takes to
+# answer one (a get_version makes three).
+_MODEL_ANY = select(models).where(models.c.name == bindparam("name"))
+_MODEL = _MODEL_ANY.where(models.c.deleted_at.is_(None))
+_VERSION_ANY = select(model_versions).where(model_versions.c.model_id == bindparam("model_id"),
+                                            model_versions.c.version == bindparam("number"))
+_VERSION = _VERSION_ANY.where(model_versions.c.deleted_at.is_(None))
+_LATEST = (select(model_versions)
+           .where(model_versions.c.model_id == bindparam("model_id"),
+                  model_versions.c.deleted_at.is_(None))
+           .order_by(model_versions.c.version.desc()).limit(1))
+_LATEST_IN_STAGE = _LATEST.where(model_versions.c.stage == bindparam("stage"))
+_BY_ALIAS = (select(model_versions)
+             .join(aliases, aliases.c.version_id == model_versions.c.id)
+             .where(aliases.c.model_id == bindparam("model_id"),
+                    aliases.c.alias == bindparam("alias")))
+_ALIASES = select(aliases.c.version_id, aliases.c.alias).order_by(aliases.c.alias)
+_ALIASES_OF_VERSIONS = _ALIASES.where(aliases.c.version_id.in_(bindparam("ids", expanding=True)))
+_ALIASES_OF_MODELS = _ALIASES.where(aliases.c.model_id.in_(bindparam("ids", expanding=True)))
+
 
 def find_model(conn: Connection, name: str, *, include_deleted: bool = False) -> ModelRow | None:
-    query = select(models).where(models.c.name == name)
-    if not include_deleted:
-        query = query.where(models.c.deleted_at.is_(None))
-    return conn.execute(query).one_or_none()
+    return conn.execute(_MODEL_ANY if include_deleted else _MODEL,
+                        {"name": name}).one_or_none()
 
 
 def insert_model_if_missing(
@@ -149,39 +169,23 @@ def _write_values(conn: Connection, version_id: int, values: dict[str, Any],
         conn.execute(version_values.insert(), rows)
 
 
-def _live_versions(model_id: int) -> Any:
-    return select(model_versions).where(
-        model_versions.c.model_id == model_id, model_versions.c.deleted_at.is_(None)
-    )
-
-
 def find_version(conn: Connection, model_id: int, number: int) -> VersionRow | None:
-    query = _live_versions(model_id).where(model_versions.c.version == number)
-    return conn.execute(query).one_or_none()
+    return conn.execute(_VERSION, {"model_id": model_id, "number": number}).one_or_none()
 
 
 def find_version_any(conn: Connection, model_id: int, number: int) -> VersionRow | None:
     """Also finds soft-deleted versions (to explain why a number is gone)."""
-    query = select(model_versions).where(
-        model_versions.c.model_id == model_id, model_versions.c.version == number
-    )
-    return conn.execute(query).one_or_none()
+    return conn.execute(_VERSION_ANY, {"model_id": model_id, "number": number}).one_or_none()
 
 
 def latest_in_stage(conn: Connection, model_id: int, stage: str | None) -> VersionRow | None:
-    query = _live_versions(model_id)
-    if stage is not None:
-        query = query.where(model_versions.c.stage == stage)
-    return conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).one_or_none()
+    if stage is None:
+        return conn.execute(_LATEST, {"model_id": model_id}).one_or_none()
+    return conn.execute(_LATEST_IN_STAGE, {"model_id": model_id, "stage": stage}).one_or_none()
 
 
 def find_by_alias(conn: Connection, model_id: int, alias: str) -> VersionRow | None:
-    query = (
-        select(model_versions)
-        .join(aliases, aliases.c.version_id == model_versions.c.id)
-        .where(aliases.c.model_id == model_id, aliases.c.alias == alias)
-    )
-    return conn.execute(query).one_or_none()
+    return conn.execute(_BY_ALIAS, {"model_id": model_id, "alias": alias}).one_or_none()
 
 
 # A search reads its versions raw: scalar columns as the driver returns them and the four
@@ -265,12 +269,8 @@ def aliases_by_version(
     if not ids:
         return found
     by_model = len(ids) > _MAX_IDS
-    rows = conn.execute(
-        select(aliases.c.version_id, aliases.c.alias)
-        .where(aliases.c.model_id.in_(set(model_ids)) if by_model
-               else aliases.c.version_id.in_(ids))
-        .order_by(aliases.c.alias)
-    )
+    rows = conn.execute(_ALIASES_OF_MODELS if by_model else _ALIASES_OF_VERSIONS,
+                        {"ids": list(set(model_ids)) if by_model else list(ids)})
     for version_id, alias in rows:
         found[version_id].append(alias)
     return found
