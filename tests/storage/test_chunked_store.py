@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelyard.errors import IntegrityError
-from modelyard.storage.content import chunk_lists, chunked, chunking
+from modelyard.storage.content import chunk_lists, chunked, chunking, durability
 from modelyard.storage.content.chunked import chunks_in_use, list_at
 from modelyard.storage.content.chunking import ChunkPolicy, cut_stream
 from modelyard.storage.content.hashing import hash_bytes
@@ -220,6 +220,39 @@ def test_a_failed_local_chunk_write_leaves_no_temporary_file(
         store.put_file(_write(tmp_path / "a", _BASE))
     assert not store.exists(hash_bytes(_BASE))
     assert [p for p in (tmp_path / "store").rglob("*.tmp")] == []
+
+
+def test_many_objects_go_in_at_once_each_verified(store: ObjectStore) -> None:
+    data = [random.Random(n).randbytes(n * 1000) for n in range(1, 9)]
+    store.put_bytes(data[0])  # already there: skipped
+    assert store.put_many((hash_bytes(d), d) for d in data) == len(data) - 1
+    assert all(store.verify(hash_bytes(d)) for d in data)
+    good, bad, after = b"kept", b"the real bytes", b"never reached"
+    with pytest.raises(IntegrityError):
+        store.put_many(iter([(hash_bytes(good), good), (hash_bytes(bad), b"other bytes"),
+                             (hash_bytes(after), after)]))
+    assert store.exists(hash_bytes(good))
+    assert not store.exists(hash_bytes(bad)) and not store.exists(hash_bytes(after))
+    if store.is_local:
+        assert list(Path(store.root).rglob("*.tmp")) == []
+
+
+def test_many_objects_sync_each_folder_once_and_replace_a_damaged_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ObjectStore(str(tmp_path / "store"))
+    data = [random.Random(n).randbytes(2000) for n in range(40)]
+    store.put_bytes(data[0])
+    damaged = Path(store.local_path(hash_bytes(data[0])))
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"rot")
+    synced: list[str] = []
+    real = durability.fsync_dir
+    monkeypatch.setattr(durability, "fsync_dir", lambda path: synced.append(path) or real(path))
+    assert store.put_many((hash_bytes(d), d) for d in data) == len(data)
+    folders = {os.path.dirname(store.local_path(hash_bytes(d))) for d in data}
+    # every object's folder, and the store's (new folders in it), each once
+    assert sorted(synced) == sorted(folders | {store.root})
+    assert store.verify(hash_bytes(data[0]))
 
 
 def test_storage_stats_command_shows_what_dedup_saved(tmp_path: Path) -> None:

@@ -115,75 +115,38 @@ def _cut_and_store_local(store: ObjectStore, f: Any, policy: ChunkPolicy,
                          progress: Progress | None, rehash: bool) -> tuple[str, ChunkList]:
     """Local stores, in one read of the file: the cutter (this thread) hands each chunk's
     bytes to a worker that hashes it and writes it if the store lacks it, and to an
-    in-order thread that feeds the whole-file hasher; fsync and rename run in a third
-    pool. BLAKE3, writes and fsync release the GIL, so the stages overlap; at most
-    ``_IN_FLIGHT`` chunks are in memory. A chunk is stored under the digest of the very
-    bytes written, so it is valid even if the file changes meanwhile: only the list (which
-    the caller writes after checking the whole digest) depends on the file as a whole."""
+    in-order thread that feeds the whole-file hasher; fsync and rename run in the
+    ``ChunkWriter``'s pool. BLAKE3, writes and fsync release the GIL, so the stages
+    overlap; at most ``_IN_FLIGHT`` chunks are in memory. A chunk is stored under the
+    digest of the very bytes written, so it is valid even if the file changes meanwhile:
+    only the list (which the caller writes after checking the whole digest) depends on
+    the file as a whole."""
     size = os.fstat(f.fileno()).st_size
     whole = new_hasher(size)
     seen: set[str] = set()
     lock = threading.Lock()
-    slots = threading.BoundedSemaphore(_SYNC_SLOTS)  # open temp files awaiting fsync
 
-    def finish(fd: int, tmp: str, target: str, chunk: str) -> None:
-        try:
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            seal(tmp, chunk)
-            os.replace(tmp, target)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            with suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        finally:
-            slots.release()
-        store._unsynced.add(os.path.dirname(target))
-
-    def stage(data: bytes) -> tuple[str, Future[None] | None]:
+    def stage(data: bytes) -> str:
         chunk = hash_bytes(data)
         with lock:
             first = chunk not in seen
             seen.add(chunk)
-        synced: Future[None] | None = None
         if first and not store.intact_many({chunk: len(data)}, workers=1, rehash=rehash):
-            target = store._path(chunk)
-            slots.acquire()
-            try:
-                fd, tmp = store._local_temp(target)
-            except BaseException:
-                slots.release()
-                raise
-            try:
-                _write_all(fd, data)
-            except BaseException:
-                os.close(fd)
-                os.unlink(tmp)
-                slots.release()
-                raise
-            synced = syncer.submit(finish, fd, tmp, target, chunk)
+            writer.write(chunk, data)
             store.chunk_bytes_sent.add(len(data))
         if progress is not None:
             progress(len(data))
-        return chunk, synced
+        return chunk
 
     cuts: list[Cut] = []
-    window: deque[tuple[int, int, Future[object], Future[tuple[str, Future[None] | None]]]] = (
-        deque())
-    syncs: list[Future[None]] = []
+    window: deque[tuple[int, int, Future[object], Future[str]]] = deque()
 
     def collect() -> None:
         offset, n, hashed, staged = window.popleft()
         hashed.result()
-        chunk, synced = staged.result()
-        cuts.append(Cut(offset, n, chunk))
-        if synced is not None:
-            syncs.append(synced)
+        cuts.append(Cut(offset, n, staged.result()))
 
-    with ThreadPoolExecutor(_SYNC_SLOTS) as syncer, ThreadPoolExecutor(
+    with ChunkWriter(store) as writer, ThreadPoolExecutor(
             _HASH_WORKERS) as hashers, ThreadPoolExecutor(1) as in_order:
         try:
             for piece in cut_chunks(f, policy):
@@ -194,16 +157,80 @@ def _cut_and_store_local(store: ObjectStore, f: Any, policy: ChunkPolicy,
                     collect()
             while window:
                 collect()
-            for synced in syncs:
-                synced.result()
         except BaseException:
             for _, _, hashed, staged in window:
                 hashed.cancel()
                 staged.cancel()
             raise
-    store._unsynced.flush()
     actual = format_digest(whole.hexdigest())
     return actual, ChunkList.of(actual, cuts)
+
+
+class ChunkWriter:
+    """Writes verified objects into a local store, many at a time, durably: each is
+    written to a temporary file at once, then fsynced, sealed and renamed into place in a
+    pool (at most ``_SYNC_SLOTS`` waiting, so the fsyncs overlap the next writes instead
+    of following each one), and the folders they went into are fsynced once, when the
+    writer closes, not once per object. An object appears only complete and fsynced; one
+    renamed before a crash cut the batch short is whole, so a resumed upload skips it.
+    A failed write is raised by a later ``write`` or, at the latest, by closing, which
+    waits for every write."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+        self._slots = threading.BoundedSemaphore(_SYNC_SLOTS)  # temp files awaiting fsync
+        self._pool = ThreadPoolExecutor(_SYNC_SLOTS)
+        self._pending: deque[Future[None]] = deque()
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self._pool.shutdown(wait=True)
+        try:
+            if kind is None:
+                for pending in self._pending:
+                    pending.result()
+        finally:  # what did land is whole: keep its names too, even when failing
+            self._store._unsynced.flush()
+
+    def write(self, digest: str, data: bytes) -> None:
+        """Write ``data``, which the caller has verified hashes to ``digest``; it is in
+        place, its folder fsynced, once the writer has closed."""
+        target = self._store._path(digest)
+        self._slots.acquire()
+        try:
+            fd, tmp = self._store._local_temp(target)
+        except BaseException:
+            self._slots.release()
+            raise
+        try:
+            _write_all(fd, data)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            self._slots.release()
+            raise
+        self._pending.append(self._pool.submit(self._finish, fd, tmp, target, digest))
+        while self._pending and self._pending[0].done():  # a failed write ends it at once
+            self._pending.popleft().result()
+
+    def _finish(self, fd: int, tmp: str, target: str, digest: str) -> None:
+        try:
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            seal(tmp, digest)
+            os.replace(tmp, target)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        finally:
+            self._slots.release()
+        self._store._unsynced.add(os.path.dirname(target))
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -16,6 +16,7 @@ import errno
 import io
 import os
 import secrets
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,6 +65,7 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SMALL_LOCAL = 1 << 20  # files up to this size are stored from one in-memory read
 _COPY_SLICE = 8 << 20  # a local copy is hashed behind the kernel in slices this size
 _SMALL_REMOTE = CHUNK_SIZE  # remote objects up to this size move in one request, from memory
+_REMOTE_IN_FLIGHT = 4  # put_many: uploads to a remote store at once
 _LIST_THRESHOLD = 4  # digests sharing a prefix from which one LIST beats a HEAD each
 # Object stores, where a PUT or a completed multipart upload appears all at once and an
 # upload opened with autocommit=False stays invisible until commit(). Anything else
@@ -424,6 +426,53 @@ class ObjectStore:
         else:
             self._put_remote_bytes(target, data)
         return digest
+
+    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
+        """Store each ``(digest, data)`` of ``objects`` as it comes (an upload's frames,
+        read from the network while earlier ones are written), each visible only once it
+        hashed to its digest: the first that does not raises IntegrityError, the ones
+        before it kept and none after it stored. Local content the store holds intact is
+        skipped unread. A local store fsyncs each object before it appears and the folders
+        once for the whole batch; a remote one keeps up to ``_REMOTE_IN_FLIGHT`` uploads
+        going. Returns how many objects were written."""
+
+        def verified(digest: str, data: bytes) -> tuple[str, bytes]:
+            digest = format_digest(parse_digest(digest))
+            actual = hash_bytes(data)
+            if actual != digest:
+                raise IntegrityError(f"the content sent for {digest} hashes to {actual}",
+                                     hint="send the bytes of that digest", digest=digest)
+            return digest, data
+
+        self._mark_registry()
+        written = 0
+        if self.is_local:
+            with chunked.ChunkWriter(self) as writer:
+                for digest, data in objects:
+                    if not self.intact_many({digest: len(data)}, workers=1):
+                        writer.write(*verified(digest, data))
+                        written += 1
+            return written
+        slots = threading.BoundedSemaphore(_REMOTE_IN_FLIGHT)  # objects held in memory
+
+        def upload(digest: str, data: bytes) -> bool:
+            try:
+                if self.intact_many({digest: len(data)}, workers=1):
+                    return False
+                self._put_remote_bytes(self._path(digest), data)
+                return True
+            finally:
+                slots.release()
+
+        with ThreadPoolExecutor(_REMOTE_IN_FLIGHT) as pool:
+            uploads: deque[Future[bool]] = deque()
+            for digest, data in objects:
+                checked = verified(digest, data)
+                slots.acquire()
+                uploads.append(pool.submit(upload, *checked))
+                while uploads and uploads[0].done():  # the first failure ends the batch
+                    written += uploads.popleft().result()
+            return written + sum(upload.result() for upload in uploads)
 
     def put_stream(self, src: Readable, digest: str, size_hint: int | None = None) -> None:
         """Store what ``src`` holds under ``digest``: for content that arrives over a
