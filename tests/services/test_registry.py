@@ -267,6 +267,20 @@ def test_search_versions_with_the_filter_language(reg: Registry, model_dir: Path
         reg.search_versions("metrics.auc >=")
 
 
+def test_register_returns_the_version_as_stored(reg: Registry, model_dir: Path) -> None:
+    """``register`` answers from the inserted row, not a second read; it is the record a
+    later read gives, down to the order the database keeps JSON keys in (PostgreSQL's
+    jsonb sorts them) and the aliases set with it."""
+    reg.register("fraud", model_dir)
+    made = reg.register("fraud", model_dir, params={"zeta": 1, "alpha": "x"},
+                        metrics={"b": 0.5, "a": 1.0}, tags={"team": "risk"},
+                        description="second", aliases=["champion", "best"])
+    read = reg.get_version("fraud", 2)
+    assert made == read and made.aliases == ["best", "champion"]
+    assert [list(made.params), list(made.metrics)] == [list(read.params), list(read.metrics)]
+    assert made.created_at == read.created_at and made.created_at.tzinfo is not None
+
+
 def test_history_replays_and_answers_at_a_time(reg: Registry, model_dir: Path) -> None:
     reg.register("m", model_dir)
     reg.register("m", model_dir)

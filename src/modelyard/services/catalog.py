@@ -20,7 +20,7 @@ from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
 from modelyard.services import moves
-from modelyard.services.base import Context, UseCase
+from modelyard.services.base import Context, UseCase, to_version
 from modelyard.services.datasets import Datasets
 from modelyard.services.lineage import parse_parent, provenance, run_artifact_source
 from modelyard.services.operations import operation
@@ -170,7 +170,7 @@ class Catalog(UseCase):
                 description=description, lineage=lineage or {}, created_by=who.user,
                 created_at=now, updated_at=now, **clean,
             )
-            version_id = repo.insert_version(conn, **values)
+            row = repo.insert_version(conn, **values)
             audit.record(
                 conn, at=now, actor=who, action="version.register", model=name, version=number,
                 after={"stage": "none", "digest": stored.digest, "size": stored.size,
@@ -179,8 +179,8 @@ class Catalog(UseCase):
                        "description": description, "lineage": lineage or {}, **clean},
             )
             for alias in fields.aliases:
-                moves.move_alias(conn, model_id, name, alias, version_id, number, who, now)
-        return self.get_version(name, number)
+                moves.move_alias(conn, model_id, name, alias, int(row.id), number, who, now)
+        return to_version(row._asdict(), name, list(fields.aliases))
 
     @operation(Permission.READ)
     def get_version(self, name_or_uri: str, version: str | int | None = None) -> ModelVersion:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.principal import Actor
@@ -94,6 +94,14 @@ def record(
 
 
 _PENDING = "modelyard.audit.pending"
+# Every change runs these three, so they are built once (SQLAlchemy builds a statement and
+# its cache key in about as long as SQLite takes to run it).
+_BUMP = (update(registry_state).where(registry_state.c.id == 1)
+         .values(event_count=registry_state.c.event_count + bindparam("added"))
+         .returning(registry_state.c.event_count, registry_state.c.last_event_hash))
+_INSERT = audit_events.insert()
+_SET_HEAD = (update(registry_state).where(registry_state.c.id == 1)
+             .values(last_event_hash=bindparam("head")))
 
 
 def _append_pending(conn: Connection) -> None:
@@ -101,12 +109,7 @@ def _append_pending(conn: Connection) -> None:
     pending: list[dict[str, Any]] = conn.info.pop(_PENDING, [])
     if not pending:
         return
-    head = conn.execute(
-        update(registry_state)
-        .where(registry_state.c.id == 1)
-        .values(event_count=registry_state.c.event_count + len(pending))
-        .returning(registry_state.c.event_count, registry_state.c.last_event_hash)
-    ).one()
+    head = conn.execute(_BUMP, {"added": len(pending)}).one()
     seq, prev_hash = int(head.event_count) - len(pending), str(head.last_event_hash)
     rows = []
     for fields in pending:
@@ -114,10 +117,8 @@ def _append_pending(conn: Connection) -> None:
         digest = event_hash(seq=seq, prev_hash=prev_hash, **fields)
         rows.append({**fields, "seq": seq, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    conn.execute(audit_events.insert(), rows)
-    conn.execute(
-        update(registry_state).where(registry_state.c.id == 1).values(last_event_hash=prev_hash)
-    )
+    conn.execute(_INSERT, rows)
+    conn.execute(_SET_HEAD, {"head": prev_hash})
     outbox.enqueue(conn, rows)  # webhook deliveries commit (or roll back) with the events
 
 

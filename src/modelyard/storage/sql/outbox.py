@@ -16,6 +16,9 @@ from sqlalchemy import Connection, select
 from modelyard.domain.webhooks import ALL_EVENTS, EVENT_TYPES
 from modelyard.storage.sql.webhooks_schema import webhook_outbox, webhooks
 
+_SUBSCRIBERS = (select(webhooks.c.id, webhooks.c.events, webhooks.c.model)
+                .where(webhooks.c.deleted_at.is_(None)))  # built once: every change reads it
+
 
 def enqueue(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
     """Queue ``events`` (audit rows with ``seq``, ``action``, ``model``) for every
@@ -23,8 +26,7 @@ def enqueue(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
     typed = [e for e in events if e["action"] in EVENT_TYPES]
     if not typed:
         return
-    subscribers = conn.execute(select(webhooks.c.id, webhooks.c.events, webhooks.c.model)
-                               .where(webhooks.c.deleted_at.is_(None))).all()
+    subscribers = conn.execute(_SUBSCRIBERS).all()
     rows = [{"webhook_id": hook.id, "seq": e["seq"], "queue": e["model"] or ""}
             for e in typed for hook in subscribers
             if (ALL_EVENTS in hook.events or EVENT_TYPES[e["action"]] in hook.events)

@@ -89,14 +89,15 @@ def insert_model_if_missing(
     return conn.execute(statement).first() is not None
 
 
+_ALLOCATE = (update(models)
+             .where(models.c.name == bindparam("model_name"), models.c.deleted_at.is_(None))
+             .values(last_version=models.c.last_version + 1, updated_at=bindparam("at"))
+             .returning(models.c.id, models.c.last_version))
+
+
 def allocate_version(conn: Connection, name: str, at: datetime) -> tuple[int, int] | None:
     """Bump the model's counter; returns (model_id, new version) or None if no live model."""
-    row = conn.execute(
-        update(models)
-        .where(models.c.name == name, models.c.deleted_at.is_(None))
-        .values(last_version=models.c.last_version + 1, updated_at=at)
-        .returning(models.c.id, models.c.last_version)
-    ).first()
+    row = conn.execute(_ALLOCATE, {"model_name": name, "at": at}).first()
     return (int(row.id), int(row.last_version)) if row else None
 
 
@@ -142,12 +143,17 @@ def model_summaries(conn: Connection, model_ids: Iterable[int]) -> dict[int, dic
     return summary
 
 
-def insert_version(conn: Connection, **values: Any) -> int:
-    """The version row and, in the same transaction, its indexed params, metrics and tags."""
-    result = conn.execute(model_versions.insert().values(**values).returning(model_versions.c.id))
-    version_id = int(result.scalar_one())
-    _write_values(conn, version_id, values, new=True)
-    return version_id
+_INSERT_VERSION = model_versions.insert().returning(*model_versions.c)
+_INSERT_VALUES = version_values.insert()
+
+
+def insert_version(conn: Connection, **values: Any) -> VersionRow:
+    """The version row and, in the same transaction, its indexed params, metrics and tags.
+    Returns the row as stored (the database's reading of its JSON), so the caller need not
+    read it back."""
+    row = conn.execute(_INSERT_VERSION, values).one()
+    _write_values(conn, int(row.id), values, new=True)
+    return row
 
 
 _INDEXED = ("params", "metrics", "tags")
@@ -166,7 +172,7 @@ def _write_values(conn: Connection, version_id: int, values: dict[str, Any],
     rows = value_rows(version_id, *(values.get(f) or {} for f in _INDEXED))
     rows = [r for r in rows if r["field"] in fields]
     if rows:
-        conn.execute(version_values.insert(), rows)
+        conn.execute(_INSERT_VALUES, rows)
 
 
 def find_version(conn: Connection, model_id: int, number: int) -> VersionRow | None:
