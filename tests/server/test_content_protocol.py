@@ -7,6 +7,7 @@ import http.client
 import io
 import random
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from modelyard.client.http_content import HttpContent
 from modelyard.domain.principal import Role
 from modelyard.errors import IntegrityError, StorageUnavailable
+from modelyard.server.content_routes import MAX_FRAME
 from modelyard.services.data.transfer import Objects
 from modelyard.storage.content import chunking
 from modelyard.storage.content.chunk_lists import ChunkList
@@ -54,12 +56,14 @@ class Recorder:
         self.seen.append((request.method, request.url.path, request.url.query.decode(),
                           int(request.headers.get("content-length", 0))))
 
-    def puts(self) -> list[tuple[str, str, str, int]]:
-        return [r for r in self.seen if r[0] == "PUT"]
+    def uploads(self) -> list[tuple[str, str, str, int]]:
+        """PUTs of one object and POSTs of a batch of them."""
+        return [r for r in self.seen if r[0] == "PUT" or r[1] == f"{CONTENT}/batch"]
 
     def content_bytes(self) -> int:
-        """Bytes of whole files and chunks sent (chunk lists are sent with chunked=1)."""
-        return sum(n for _, _, query, n in self.puts() if "chunked" not in query)
+        """Bytes of whole files and chunks sent, batches' frame headers included (chunk
+        lists are sent with chunked=1)."""
+        return sum(n for _, _, query, n in self.uploads() if "chunked" not in query)
 
 
 @pytest.fixture
@@ -167,7 +171,7 @@ def test_putting_known_content_again_sends_no_file_bytes(served: Served, tree: P
     recorded.seen.clear()
     counted: list[int] = []
     assert content.put_tree(tree, counted.append) == first
-    assert recorded.puts() == [] and content.bytes_sent.total == unique
+    assert recorded.uploads() == [] and content.bytes_sent.total == unique
     assert sum(counted) == first.size  # progress still covers the whole tree
 
 
@@ -200,7 +204,7 @@ def test_put_cached_uploads_what_a_data_cache_holds(served: Served, tree: Path,
     assert list_at(store, hash_file(tree / "weights.bin")) is not None  # chunked there
     recorded.seen.clear()
     content.put_cached(cache, objects)
-    assert recorded.puts() == []
+    assert recorded.uploads() == []
 
 
 # -- what the server refuses, and leaves invisible ---------------------------------------
@@ -224,6 +228,64 @@ def test_a_body_that_does_not_hash_to_its_digest_is_refused_and_invisible(
     assert (stored.status_code, stored.json()["stored"]) == (201, True)
     again = served.client.put(f"{CONTENT}/{claimed}", content=b"the real weights")
     assert (again.status_code, again.json()["stored"]) == (200, False)  # idempotent
+
+
+def _frames(*objects: tuple[str, bytes]) -> bytes:
+    return b"".join(f"{d} {len(data)}\n".encode() + data for d, data in objects)
+
+
+def test_a_batch_stores_each_frame_once_it_verified(served: Served) -> None:
+    objects = [(hash_bytes(d), d) for d in (b"one", b"", _data(40_000, seed=4))]
+    answer = served.client.post(f"{CONTENT}/batch", content=_frames(*objects))
+    assert answer.json() == {"received": 3, "stored": 3}
+    assert all(served.backend.store.verify(d) for d, _ in objects)
+    again = served.client.post(f"{CONTENT}/batch", content=_frames(*objects))
+    assert again.json() == {"received": 3, "stored": 0}
+
+
+def test_a_batch_ends_at_a_frame_that_does_not_verify(served: Served) -> None:
+    good, bad, after = b"kept", b"the real weights", b"never stored"
+    refused = served.client.post(f"{CONTENT}/batch", content=_frames(
+        (hash_bytes(good), good), (hash_bytes(bad), b"something else"),
+        (hash_bytes(after), after)))
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert (error["code"], error["details"]["digest"]) == ("invalid_input", hash_bytes(bad))
+    store = served.backend.store
+    assert store.exists(hash_bytes(good))
+    assert not store.exists(hash_bytes(bad)) and not store.exists(hash_bytes(after))
+    assert _temp_files(store) == []
+
+
+def test_a_malformed_batch_is_refused(served: Served) -> None:
+    data = b"weights"
+    digest = hash_bytes(data)
+    for body in [b"garbage\n" + data, f"{digest}\n".encode() + data,
+                 f"{digest} 7".encode(), f"{digest} -7\n".encode() + data,
+                 f"{digest.upper()} 7\n".encode() + data,
+                 f"{digest.replace(':', '%3A')} 7\n".encode() + data,
+                 f"{digest} 8\n".encode() + data,  # ends inside the frame
+                 f"{digest} {MAX_FRAME + 1}\n".encode() + data,
+                 f"{digest} 7 \n".encode() + data, b"x" * 100_000]:
+        answer = served.client.post(f"{CONTENT}/batch", content=body)
+        assert answer.status_code == 400, body[:90]
+        assert answer.json()["error"]["code"] == "invalid_input"
+    assert not served.backend.store.exists(digest)
+
+
+def test_a_file_changed_after_it_was_cut_stores_no_list(served: Served,
+                                                        tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(_data(200_000, seed=6))
+
+    def edit(_: int) -> None:  # first called before any chunk is sent
+        if source.read_bytes()[:4] != b"edit":
+            with open(source, "r+b") as f:
+                f.write(b"edit")
+
+    with pytest.raises(IntegrityError, match="changed while being stored"):
+        HttpContent(served.client).put_tree(source, edit)
+    assert not served.backend.store.exists(hash_bytes(_data(200_000, seed=6)))
 
 
 def test_a_chunk_list_needs_its_chunks_and_their_assembly(served: Served) -> None:
@@ -406,7 +468,9 @@ def test_tokens_and_roles(served: Served) -> None:
     data = b"weights"
     url = f"{CONTENT}/{hash_bytes(data)}"
     anonymous = {"Authorization": ""}
+    batch = f"{hash_bytes(data)} {len(data)}\n".encode() + data
     for answer in (served.client.put(url, content=data, headers=anonymous),
+                   served.client.post(f"{CONTENT}/batch", content=batch, headers=anonymous),
                    served.client.get(url, headers=anonymous),
                    served.client.post(f"{CONTENT}/missing", json={"digests": []},
                                       headers=anonymous)):
@@ -414,6 +478,7 @@ def test_tokens_and_roles(served: Served) -> None:
         assert answer.json()["error"]["code"] == "unauthenticated"
     viewer = bearer(served.token_for("vic", Role.VIEWER))
     for answer in (served.client.put(url, content=data, headers=viewer),
+                   served.client.post(f"{CONTENT}/batch", content=batch, headers=viewer),
                    served.client.post(f"{CONTENT}/missing", json={"digests": []},
                                       headers=viewer)):
         assert answer.status_code == 403
@@ -424,7 +489,8 @@ def test_tokens_and_roles(served: Served) -> None:
     events = served.client.get("/api/v1/audit").json()["items"]
     denied = [e["after"] for e in events if e["action"] == "access.denied"]
     assert [(d["user"], d["operation"]) for d in denied] == [
-        (None, "put_content"), ("vic", "put_content")]
+        (None, "put_content"), (None, "put_content_batch"), ("vic", "put_content"),
+        ("vic", "put_content_batch")]
 
 
 # -- resuming across a SIGKILL ---------------------------------------------------------
@@ -443,39 +509,36 @@ def test_an_upload_cut_by_a_server_kill_resumes_from_the_chunks_received(
     with open(source, "rb") as f:
         cuts = {c.digest: c.size for c in cut_stream(f, policy)}
     store = ObjectStore(live_server.store_uri)
-    kill_at = len(cuts) // 3
-    sent = Recorder()
+    kill_after = len(cuts) // 3  # chunks sent; the rest of the batch never leaves
+    counted: list[int] = []
 
-    def kill_midway(request: httpx.Request) -> None:
-        chunk_puts = [r for r in sent.puts() if "chunked" not in r[2]]
-        if request.method == "PUT" and len(chunk_puts) == kill_at:
-            live_server.kill()
-        sent(request)
+    def kill_midway(n: int) -> None:  # progress: called as each chunk of a batch is sent
+        counted.append(n)
+        if len(counted) == 1 + kill_after:  # the first call counts what was already there
+            deadline = time.monotonic() + 60
+            while not any(store.exists(d) for d in cuts) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            live_server.kill()  # in the middle of the batch's body
 
-    with live_server.client(event_hooks={"request": [kill_midway]}) as client, pytest.raises(
-            StorageUnavailable):
-        HttpContent(client, retries=0).put_tree(source)
+    with live_server.client() as client, pytest.raises(StorageUnavailable):
+        HttpContent(client, retries=0).put_tree(source, kill_midway)
     received = {d for d in cuts if store.exists(d)}
-    assert 0 < len(received) < len(cuts)
+    assert 0 < len(received) <= kill_after < len(cuts)
     assert not store.exists(whole)
     assert set(store.iter_digests()) == received  # only whole, verified chunks are there
     assert all(store.verify(d) for d in received)
 
     live_server.start()
-    sent.seen.clear()
     absent_until_the_end: list[bool] = []
 
     def watch(request: httpx.Request) -> None:
         if request.method == "PUT" and "chunked" in request.url.query.decode():
             absent_until_the_end.append(not store.exists(whole))
-        sent(request)
 
     with live_server.client(event_hooks={"request": [watch]}) as client:
-        stored = HttpContent(client).put_tree(source)
-        resent = {path.rsplit("/", 1)[1] for _, path, query, _ in sent.puts()
-                  if "chunked" not in query}
-        assert resent == set(cuts) - received
-        assert sent.content_bytes() == sum(cuts[d] for d in resent)
+        content = HttpContent(client)
+        stored = content.put_tree(source)
+        assert content.bytes_sent.total == sum(cuts[d] for d in set(cuts) - received)
         assert absent_until_the_end == [True]
         assert stored.digest == whole
         out = HttpContent(client).materialize(whole, "file", tmp_path / "out", filename="m")
