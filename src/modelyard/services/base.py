@@ -118,12 +118,12 @@ class UseCase:
         return model, row
 
     def _versions(
-        self, conn: Connection, rows: Sequence[repo.VersionRow | Mapping[str, Any]],
+        self, conn: Connection, rows: Sequence[repo.VersionRow | dict[str, Any]],
         name: str | None = None,
     ) -> list[ModelVersion]:
         """Records from version rows (or the dicts a search reads), with their aliases;
         ``name`` is the model's, else each row's ``name``."""
-        values = [r if isinstance(r, Mapping) else r._asdict() for r in rows]
+        values = [r if isinstance(r, dict) else r._asdict() for r in rows]
         aliases = repo.aliases_by_version(conn, {v["model_id"] for v in values},
                                           [v["id"] for v in values])
         return [to_version(v, name or v["name"], aliases.get(v["id"], [])) for v in values]

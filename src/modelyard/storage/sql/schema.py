@@ -6,6 +6,7 @@ names are data, not keys: rows use surrogate ids so renames and soft deletes sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,8 +45,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the database; use UTC-aware values")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        return None if value is None else utc_from_db(value)
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any]:
+        """The driver's value goes straight to ``utc_from_db``: DateTime's own reading on
+        SQLite (a regular expression) would parse the text only to have it redone."""
+        return _utc_or_none
 
 
 def utc_from_db(value: str | datetime) -> datetime:
@@ -55,6 +58,10 @@ def utc_from_db(value: str | datetime) -> datetime:
     if isinstance(value, str):
         return datetime.fromisoformat(value + "+00:00")
     return value.replace(tzinfo=UTC)
+
+
+def _utc_or_none(value: str | datetime | None) -> datetime | None:
+    return None if value is None else utc_from_db(value)
 
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
