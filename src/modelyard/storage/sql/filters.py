@@ -5,7 +5,9 @@ matches) and ``maybe`` (it may match; a superset). Where SQL says exactly what
 ``domain.expression_eval`` says, the two are one expression. Where it cannot, ``sure`` is
 false and ``maybe`` true, and the caller evaluates the expression in Python on the rows
 ``maybe`` lets through and ``sure`` did not settle. ``not`` swaps the two, so a part SQL
-cannot decide never decides a row wrongly.
+cannot decide never decides a row wrongly. A condition built from index lookups also
+bounds its versions (``candidates``: the ids those lookups find, intersected under
+``and``, united under ``or``), and a search starts from that set.
 
 Left to Python: ``like`` (SQLite's LIKE ignores ASCII case), arithmetic, field against
 field, ``production.*``, ``datasets``, ``run_id``, ``created_at``, ``name``, ``digest``,
