@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gitdata import commit, git, read_tree, write_tree
@@ -12,6 +13,7 @@ from modelyard import data
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.services.data import scan
 from modelyard.services.data.workspace import Workspace
+from modelyard.storage.content.manifest import ScannedFile
 from modelyard.storage.index import state_cache
 
 
@@ -152,10 +154,17 @@ def test_re_add_after_one_change_scans_once_and_hashes_only_that_file(
     hashed: list[str] = []
     scans: list[str] = []
     real_hash, real_scan = state_cache.hash_files, scan.scan_directory  # type: ignore[attr-defined]
-    monkeypatch.setattr(state_cache, "hash_files", lambda paths, workers=None: (
-        hashed.extend(os.fspath(p) for p in paths), real_hash(paths, workers))[1])
-    monkeypatch.setattr(scan, "scan_directory", lambda *args: (
-        scans.append(os.fspath(args[0])), real_scan(*args))[1])
+
+    def hashing(paths: list[str], workers: int | None = None) -> list[str]:
+        hashed.extend(paths)
+        return real_hash(paths, workers)
+
+    def scanning(*args: Any) -> list[ScannedFile]:
+        scans.append(os.fspath(args[0]))
+        return real_scan(*args)
+
+    monkeypatch.setattr(state_cache, "hash_files", hashing)
+    monkeypatch.setattr(scan, "scan_directory", scanning)
 
     [added] = data.add("d")
 
