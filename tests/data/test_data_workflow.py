@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gitdata import commit, git, read_tree, write_tree
 
 from modelyard import data
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
+from modelyard.services.data import scan
 from modelyard.services.data.workspace import Workspace
+from modelyard.storage.content.manifest import ScannedFile
+from modelyard.storage.index import state_cache
 
 
 def test_checkout_restores_old_bytes_of_files_and_folders(repo: Path) -> None:
@@ -139,3 +143,33 @@ def test_configured_link_strategy_is_used(repo: Path, strategy: str) -> None:
     assert data.status().clean
     assert not data.add("d")[0].changed
     assert read_tree(repo / "d") == {"a.txt": b"one", "b.txt": b"two"}
+
+
+def test_re_add_after_one_change_scans_once_and_hashes_only_that_file(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(repo, {f"d/{i}.txt": f"file {i}".encode() for i in range(50)})
+    data.add("d")
+    (repo / "d/7.txt").write_bytes(b"changed")
+    hashed: list[str] = []
+    scans: list[str] = []
+    real_hash, real_scan = state_cache.hash_files, scan.scan_directory  # type: ignore[attr-defined]
+
+    def hashing(paths: list[str], workers: int | None = None) -> list[str]:
+        hashed.extend(paths)
+        return real_hash(paths, workers)
+
+    def scanning(*args: Any) -> list[ScannedFile]:
+        scans.append(os.fspath(args[0]))
+        return real_scan(*args)
+
+    monkeypatch.setattr(state_cache, "hash_files", hashing)
+    monkeypatch.setattr(scan, "scan_directory", scanning)
+
+    [added] = data.add("d")
+
+    assert added.changed and [os.path.basename(p) for p in hashed] == ["7.txt"]
+    assert len(scans) == 1
+    (repo / "d/7.txt").write_bytes(b"edited again, then restored by checkout")
+    data.checkout(force=True)
+    assert (repo / "d/7.txt").read_bytes() == b"changed"

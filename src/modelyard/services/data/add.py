@@ -1,7 +1,8 @@
 """``data add``: store a file or folder in the cache, write ``PATH.yard``, git-ignore ``PATH``.
 
 A no-op re-add costs a directory scan plus a few batched state-cache queries: unchanged
-files are never re-hashed and objects already cached are never copied again.
+files are never re-hashed and objects already cached are never copied again. A changed
+folder is scanned and hashed once: the snapshot that shows it changed is what is stored.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from modelyard.domain import pointer as pointers
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput
 from modelyard.services.data.progress import NULL_METER, Meter
-from modelyard.services.data.scan import describe, folder_fingerprint, skip_reserved
+from modelyard.services.data.scan import manifest_of, snapshot
 from modelyard.services.data.workspace import Tracked, Workspace, write_atomic
-from modelyard.storage.index.state_cache import hash_file_cached
+from modelyard.storage.content.objects import StoredTree
 
 
 @dataclass(frozen=True)
@@ -60,21 +61,19 @@ def _checked(ws: Workspace, path: str | os.PathLike[str]) -> str:
 
 def _add_one(ws: Workspace, rel: str, meter: Meter, workers: int | None) -> Added:
     full = ws.abspath(rel)
-    unchanged = _unchanged(ws, rel)
-    if unchanged is not None:
+    tracked = _tracked(ws, rel)
+    now = snapshot(full, ws.state, ws.link_roots, ws.dirs, workers)
+    if tracked is not None and now.pointer == tracked.pointer and ws.cache.exists(
+            now.pointer.digest):  # a cached manifest implies its files: they are stored first
         _ignore_in_git(ws, rel)
-        return Added(unchanged, False)
+        return Added(tracked, False)
     meter.start(f"adding {rel}", None, None)
-    print_ = folder_fingerprint(full, ws.link_roots) if os.path.isdir(full) else None
-    new_object = _not_yet_stored(ws, full) if print_ is None else None
-    stored = ws.cache.put_tree(full, progress=meter.advance, workers=workers,
-                               ignore=skip_reserved, cache=ws.state, link_roots=ws.link_roots)
-    if stored.digest == new_object:  # verified as it landed: status need not hash it again
-        landed = ws.cache.local_path(new_object)
-        ws.state.put_many([(landed, os.stat(landed), new_object)])
+    if now.files is None:
+        stored = _add_file(ws, full, now.pointer.digest, meter, workers)
+    else:
+        manifest = now.manifest or manifest_of(now.files, ws.state, workers)
+        stored = ws.cache.put_listed(manifest, now.files, meter.advance, workers)
     pointer = Pointer(stored.digest, stored.kind, stored.size, stored.file_count)
-    if print_ is not None:
-        ws.dirs.put(full, print_, pointer)
     pointer_path = rel + pointers.SUFFIX
     text = pointers.render(pointer)
     full_pointer = ws.abspath(pointer_path)
@@ -89,23 +88,22 @@ def _add_one(ws: Workspace, rel: str, meter: Meter, workers: int | None) -> Adde
     return Added(Tracked(pointer_path, rel, pointer), changed)
 
 
-def _not_yet_stored(ws: Workspace, full: str) -> str | None:
-    """A file's digest if the cache lacks it (``put_tree`` will then write and verify
-    it); None if an object is already there, which only ``status`` may vouch for."""
-    digest = hash_file_cached(full, ws.state)
-    return None if ws.cache.exists(digest) else digest
+def _add_file(ws: Workspace, full: str, digest: str, meter: Meter,
+              workers: int | None) -> StoredTree:
+    """Store one file; one the cache lacked was verified as it landed, so ``status`` is
+    told its digest and need not hash the object again (an existing one it may not)."""
+    new_object = None if ws.cache.exists(digest) else digest
+    stored = ws.cache.put_tree(full, progress=meter.advance, workers=workers,
+                               cache=ws.state, link_roots=ws.link_roots)
+    if stored.digest == new_object:
+        landed = ws.cache.local_path(new_object)
+        ws.state.put_many([(landed, os.stat(landed), new_object)])
+    return stored
 
 
-def _unchanged(ws: Workspace, rel: str) -> Tracked | None:
-    """The existing pointer, if the data still matches it and its content is cached
-    (a cached manifest implies its files are: they are always stored first)."""
-    if not os.path.isfile(ws.abspath(rel + pointers.SUFFIX)):
-        return None
-    tracked = ws.read_pointer(rel + pointers.SUFFIX)
-    current = describe(ws.abspath(rel), ws.state, ws.link_roots, ws.dirs)
-    if current == tracked.pointer and ws.cache.exists(current.digest):
-        return tracked
-    return None
+def _tracked(ws: Workspace, rel: str) -> Tracked | None:
+    pointer_path = rel + pointers.SUFFIX
+    return ws.read_pointer(pointer_path) if os.path.isfile(ws.abspath(pointer_path)) else None
 
 
 def _ignore_in_git(ws: Workspace, rel: str) -> None:

@@ -14,41 +14,60 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput
 from modelyard.services.data.dir_state import DirState, fingerprint
 from modelyard.storage.content.manifest import Entry, Manifest, ScannedFile, scan_directory
-from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_paths_cached
+from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_scanned
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A file or folder as it is now: its pointer, and for a folder what storing it needs,
+    so ``add`` scans and hashes it once, not once to compare and again to store."""
+
+    pointer: Pointer
+    files: list[ScannedFile] | None = None  # a folder's files, as scanned
+    manifest: Manifest | None = None  # None when the fingerprint vouched for the pointer
 
 
 def describe(path: str, state: StateCache | None, link_roots: Sequence[str] = (),
              dirs: DirState | None = None) -> Pointer:
     """The pointer ``path`` (a file or a folder) would get if it were added now."""
+    return snapshot(path, state, link_roots, dirs).pointer
+
+
+def snapshot(path: str, state: StateCache | None, link_roots: Sequence[str] = (),
+             dirs: DirState | None = None, workers: int | None = None) -> Snapshot:
+    """``describe`` with what it saw on the way (see ``Snapshot``); ``workers`` hash."""
     if not os.path.isdir(path):
-        return Pointer(hash_file_cached(path, state), "file", os.path.getsize(path), 1)
+        return Snapshot(Pointer(hash_file_cached(path, state), "file", os.path.getsize(path), 1))
     files = scan_directory(path, skip_reserved, link_roots)
     key = os.path.abspath(path)
     print_ = fingerprint(files)
     known = dirs.get(key, print_) if dirs is not None else None
     if known is not None:
-        return known
-    manifest = _manifest(files, state)
+        return Snapshot(known, files)
+    manifest = manifest_of(files, state, workers)
     pointer = Pointer(manifest.digest, "dir", manifest.total_size, manifest.file_count)
     if dirs is not None:
         dirs.put(key, print_, pointer)
-    return pointer
+    return Snapshot(pointer, files, manifest)
 
 
 def folder_manifest(path: str, state: StateCache | None,
                     link_roots: Sequence[str] = ()) -> Manifest:
     """The manifest folder ``path`` would get if it were added now (nothing is stored)."""
-    return _manifest(scan_directory(path, skip_reserved, link_roots), state)
+    return manifest_of(scan_directory(path, skip_reserved, link_roots), state)
 
 
-def _manifest(files: Sequence[ScannedFile], state: StateCache | None) -> Manifest:
-    digests = hash_paths_cached([f.abspath for f in files], state)
+def manifest_of(files: Sequence[ScannedFile], state: StateCache | None,
+                workers: int | None = None) -> Manifest:
+    """The manifest of scanned ``files``, each hashed unless the state cache knows it."""
+    digests = hash_scanned(files, state, workers)
     return Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
 
 

@@ -148,6 +148,10 @@ class Manifest:
 
     def to_bytes(self) -> bytes:
         """Canonical JSON: one byte sequence per content, so one digest per directory."""
+        return self._encoded
+
+    @cached_property
+    def _encoded(self) -> bytes:  # once: the digest and the stored object both need it
         doc = {
             "format": FORMAT,
             "entries": [

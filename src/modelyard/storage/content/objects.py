@@ -57,7 +57,7 @@ from modelyard.storage.content.manifest import (
 )
 from modelyard.storage.content.object_seal import is_sealed, refresh, reseal, seal
 from modelyard.storage.content.remote_errors import fail_fast_options, translate, tune
-from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_paths_cached
+from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_scanned
 from modelyard.storage.parallel import run_parallel
 
 ObjectKind = Literal["file", "dir"]
@@ -678,18 +678,30 @@ class ObjectStore:
         # pass yields the digest and writes only new chunks (hashing first reads them twice).
         chunked_now = [f for f in files if cache is None and self._policy_for(f.size)]
         rest = [f for f in files if not (cache is None and self._policy_for(f.size))]
-        digests = hash_paths_cached([f.abspath for f in rest], cache, workers)
+        digests = hash_scanned(rest, cache, workers)
         digests.update(zip([f.abspath for f in chunked_now], run_parallel(
             lambda f: self.put_file(f.abspath, None, progress), chunked_now, workers),
             strict=True))
         manifest = Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
+        return self.put_listed(manifest, rest, progress, workers)
+
+    def put_listed(self, manifest: Manifest, files: Sequence[ScannedFile],
+                   progress: Progress | None = None,
+                   workers: int | None = None) -> StoredTree:
+        """Store ``files`` (scanned and hashed already, as ``manifest`` lists them), then
+        the manifest: a caller that has described a folder does not scan or hash it again.
+
+        Each file is copied and re-hashed as it lands, so one that changed since it was
+        hashed is refused (``IntegrityError``), never stored under the old digest.
+        """
+        self._mark_registry()  # once, before the parallel writes below
         first_copy: dict[str, ScannedFile] = {}
-        for f in rest:
-            first_copy.setdefault(digests[f.abspath], f)
+        for f in files:
+            first_copy.setdefault(manifest.by_path[f.path].digest, f)
         missing = set(first_copy) - self.intact_many(
             {d: f.size for d, f in first_copy.items()}, workers)
         if progress is not None:
-            progress(sum(f.size for f in rest) - sum(first_copy[d].size for d in missing))
+            progress(sum(f.size for f in files) - sum(first_copy[d].size for d in missing))
         run_parallel(
             lambda d: self._write_missing(first_copy[d].abspath, d, first_copy[d].size,
                                           progress),

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from modelyard.errors import InvalidInput
 from modelyard.storage.content.hashing import hash_files
+from modelyard.storage.content.manifest import ScannedFile
 from modelyard.storage.index.sqlite_file import connect, write_many
 
 _BATCH = 500  # well under SQLite's bound-parameter limit
@@ -32,9 +33,12 @@ StatKey = tuple[int, int, int]
 
 
 def _key(st: os.stat_result) -> StatKey:
+    return _stat_key(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _stat_key(inode: int, size: int, mtime_ns: int) -> StatKey:
     # Inodes are unsigned 64-bit; SQLite integers are signed.
-    ino = st.st_ino if st.st_ino < 2**63 else st.st_ino - 2**64
-    return ino, st.st_size, st.st_mtime_ns
+    return inode if inode < 2**63 else inode - 2**64, size, mtime_ns
 
 
 def _norm(path: str | os.PathLike[str]) -> str:
@@ -71,7 +75,10 @@ class StateCache:
         self, items: Iterable[tuple[str | os.PathLike[str], os.stat_result]]
     ) -> dict[str, str]:
         """Cache hits only, keyed by absolute path."""
-        wanted = {_norm(path): _key(st) for path, st in items}
+        return self.lookup({_norm(path): _key(st) for path, st in items})
+
+    def lookup(self, wanted: dict[str, StatKey]) -> dict[str, str]:
+        """Hits among absolute, normalised paths, each with the stat key it has now."""
         paths = list(wanted)
         hits: dict[str, str] = {}
         with self._lock:
@@ -89,7 +96,10 @@ class StateCache:
 
     def put_many(self, items: Iterable[tuple[str | os.PathLike[str], os.stat_result, str]]) -> None:
         """Record digests in one transaction (one fsync, one lock for the whole batch)."""
-        rows = [(_norm(path), *_key(st), digest) for path, st, digest in items]
+        self.record([(_norm(path), *_key(st), digest) for path, st, digest in items])
+
+    def record(self, rows: list[tuple[str, int, int, int, str]]) -> None:
+        """(absolute path, inode, size, mtime_ns, digest) rows, in one transaction."""
         if not rows:
             return
         with self._lock:
@@ -116,19 +126,36 @@ def hash_paths_cached(
     """
     if cache is None:
         return dict(zip([os.fspath(p) for p in paths], hash_files(paths, workers), strict=True))
-    stats = [(os.fspath(p), _stat(p)) for p in paths]
-    hits = cache.get_many(stats)
+    return _hash_keyed([(os.fspath(p), _norm(p), _key(_stat(p))) for p in paths], cache,
+                       workers)
+
+
+def hash_scanned(files: Sequence[ScannedFile], cache: StateCache | None,
+                 workers: int | None = None) -> dict[str, str]:
+    """Digests of scanned files by ``abspath``: the scan's stats (taken before hashing, as
+    above) serve as the cache key, so tens of thousands of files are not stat'ed twice."""
+    if cache is None:
+        return hash_paths_cached([f.abspath for f in files], None, workers)
+    return _hash_keyed([(f.abspath, f.abspath, _stat_key(f.inode, f.size, f.mtime_ns))
+                        for f in files], cache, workers)
+
+
+def _hash_keyed(items: list[tuple[str, str, StatKey]], cache: StateCache,
+                workers: int | None) -> dict[str, str]:
+    """(path as given, absolute path, stat key) → digest, hashing the cache's misses."""
+    hits = cache.lookup({absolute: key for _, absolute, key in items})
     result: dict[str, str] = {}
-    misses: list[tuple[str, os.stat_result]] = []
-    for path, st in stats:
-        digest = hits.get(_norm(path))
+    misses: list[tuple[str, str, StatKey]] = []
+    for item in items:
+        digest = hits.get(item[1])
         if digest is None:
-            misses.append((path, st))
+            misses.append(item)
         else:
-            result[path] = digest
-    digests = hash_files([path for path, _ in misses], workers)
-    cache.put_many((path, st, digest) for (path, st), digest in zip(misses, digests, strict=True))
-    result.update((path, digest) for (path, _), digest in zip(misses, digests, strict=True))
+            result[item[0]] = digest
+    digests = hash_files([path for path, _, _ in misses], workers)
+    cache.record([(absolute, *key, digest)
+                   for (_, absolute, key), digest in zip(misses, digests, strict=True)])
+    result.update((path, digest) for (path, _, _), digest in zip(misses, digests, strict=True))
     return result
 
 
