@@ -20,8 +20,8 @@ from sqlalchemy import event, select
 from modelyard.domain import expression_eval, expressions
 from modelyard.domain.entities import ModelVersion
 from modelyard.services.registry import Registry
-from modelyard.storage.sql import repository
 from modelyard.storage.content.objects import ObjectStore
+from modelyard.storage.sql import repository
 from modelyard.storage.sql.database import Database, _alembic_config
 from modelyard.storage.sql.schema import version_values
 
@@ -172,7 +172,7 @@ def test_search_cost_follows_the_matches_not_the_versions(tmp_path: Path) -> Non
             _bulk_load(reg, count, hits=10)
             counted = [0]
 
-            def step() -> int:
+            def step(counted: list[int] = counted) -> int:
                 counted[0] += 1
                 return 0
 
