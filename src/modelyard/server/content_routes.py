@@ -77,6 +77,11 @@ class MissingAnswer(BaseModel):
     missing: list[str]
 
 
+_BINARY_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+"""OpenAPI for a raw byte body (FastAPI cannot infer one it reads as a stream)."""
+
+
 def router() -> APIRouter:
     api = APIRouter(tags=["content"])
     # The fixed paths go first: the digest routes below match any text under PREFIX (so
@@ -92,9 +97,7 @@ def router() -> APIRouter:
     api.add_api_route(PREFIX + "/batch", put_batch, methods=["POST"],
                       operation_id="put_content_batch",
                       summary="Store many objects sent in one body",
-                      openapi_extra={"requestBody": {"required": True, "content": {
-                          "application/octet-stream": {
-                              "schema": {"type": "string", "format": "binary"}}}}},
+                      openapi_extra=_BINARY_BODY,
                       description="Needs the **contribute** permission. The body is frames, "
                                   "each a line `blake3:<64 hex> <size>` and then `size` "
                                   f"bytes (at most {MAX_FRAME}); each object becomes visible "
@@ -103,9 +106,7 @@ def router() -> APIRouter:
     api.add_api_route(PREFIX + "/{digest:path}", put_content, methods=["PUT"],
                       operation_id="put_content",
                       summary="Store content that hashes to its digest",
-                      openapi_extra={"requestBody": {"required": True, "content": {
-                          "application/octet-stream": {
-                              "schema": {"type": "string", "format": "binary"}}}}},
+                      openapi_extra=_BINARY_BODY,
                       description="Needs the **contribute** permission. The body streams "
                                   "into the store and becomes visible only if it hashes to "
                                   "the digest; with `chunked=1` it is a chunk list, accepted "

@@ -103,6 +103,12 @@ def _make_temp(directory: str, mode: int) -> tuple[int, str]:
         return fd, path
 
 
+def _sent_wrong(digest: str, actual: str) -> IntegrityError:
+    """Content that arrived (over the network) for ``digest`` but hashes to ``actual``."""
+    return IntegrityError(f"the content sent for {digest} hashes to {actual}",
+                          hint="send the bytes of that digest", digest=digest)
+
+
 def _unlink_quietly(path: str) -> None:
     with suppress(FileNotFoundError):
         os.unlink(path)
@@ -440,8 +446,7 @@ class ObjectStore:
             digest = format_digest(parse_digest(digest))
             actual = hash_bytes(data)
             if actual != digest:
-                raise IntegrityError(f"the content sent for {digest} hashes to {actual}",
-                                     hint="send the bytes of that digest", digest=digest)
+                raise _sent_wrong(digest, actual)
             return digest, data
 
         self._mark_registry()
@@ -485,8 +490,7 @@ class ObjectStore:
         def write(out: Any) -> None:
             actual, _ = copy_and_hash(src, out, size_hint=size_hint)
             if actual != digest:
-                raise IntegrityError(f"the content sent for {digest} hashes to {actual}",
-                                     hint="send the bytes of that digest", digest=digest)
+                raise _sent_wrong(digest, actual)
 
         target = self._path(digest)
         if self.is_local:
