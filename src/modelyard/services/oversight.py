@@ -51,8 +51,7 @@ class Oversight(UseCase):
         page_token: str | None = None,
     ) -> Page[AuditEvent]:
         """Audit events, oldest first: all of them, or one model's; from ``since``
-        (inclusive) to ``until`` (exclusive), so adjacent windows never share an event.
-        ``until`` filters the events read: the repository's query has no upper bound yet."""
+        (inclusive) to ``until`` (exclusive), so adjacent windows never share an event."""
         since = in_utc(since, "since") if since is not None else None
         end = in_utc(until, "until") if until is not None else None
         limit, cursor = check_max_results(max_results), decode_token(page_token, "audit", 1)
@@ -60,9 +59,8 @@ class Oversight(UseCase):
             if name is not None:
                 self._model(conn, name)
             return collect(lambda after, n: audit.list_events(
-                conn, model=name, since=since, cursor=after, limit=n),
-                lambda e: (e.seq,), limit, cursor, kind="audit",
-                accept=lambda e: end is None or e.at < end)
+                conn, model=name, since=since, until=end, cursor=after, limit=n),
+                lambda e: (e.seq,), limit, cursor, kind="audit")
 
     @operation(Permission.READ)
     def verify_audit(

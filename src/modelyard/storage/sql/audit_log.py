@@ -132,14 +132,18 @@ def to_event(row: Row[Any]) -> AuditEvent:
 
 def list_events(
     conn: Connection, *, model: str | None = None, since: datetime | None = None,
-    cursor: Sequence[Any] | None = None, limit: int | None = None,
+    until: datetime | None = None, cursor: Sequence[Any] | None = None,
+    limit: int | None = None,
 ) -> list[AuditEvent]:
-    """Events in chain order, optionally of one model and from a time, after ``cursor``."""
+    """Events in chain order, optionally of one model and in a time window (``since``
+    inclusive, ``until`` exclusive), after ``cursor``."""
     query = select(audit_events)
     if model is not None:
         query = query.where(audit_events.c.model == model)
     if since is not None:
         query = query.where(audit_events.c.at >= since)
+    if until is not None:
+        query = query.where(audit_events.c.at < until)
     return [to_event(row) for row in conn.execute(
         keyset(query, [audit_events.c.seq], cursor, limit))]
 
