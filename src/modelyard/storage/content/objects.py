@@ -65,7 +65,10 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SMALL_LOCAL = 1 << 20  # files up to this size are stored from one in-memory read
 _COPY_SLICE = 8 << 20  # a local copy is hashed behind the kernel in slices this size
 _SMALL_REMOTE = CHUNK_SIZE  # remote objects up to this size move in one request, from memory
-_REMOTE_IN_FLIGHT = 4  # put_many: uploads to a remote store at once
+_REMOTE_IN_FLIGHT = 4  # put_many: uploads to a remote store at once, in this process
+# Shared by every put_many of the process: a server taking several batches at once holds
+# at most this many objects in memory for the store, not this many per batch.
+_REMOTE_SLOTS = threading.BoundedSemaphore(_REMOTE_IN_FLIGHT)
 _LIST_THRESHOLD = 4  # digests sharing a prefix from which one LIST beats a HEAD each
 # Object stores, where a PUT or a completed multipart upload appears all at once and an
 # upload opened with autocommit=False stays invisible until commit(). Anything else
@@ -440,7 +443,7 @@ class ObjectStore:
         before it kept and none after it stored. Local content the store holds intact is
         skipped unread. A local store fsyncs each object before it appears and the folders
         once for the whole batch; a remote one keeps up to ``_REMOTE_IN_FLIGHT`` uploads
-        going. Returns how many objects were written."""
+        going, counted over the whole process. Returns how many objects were written."""
 
         def verified(digest: str, data: bytes) -> tuple[str, bytes]:
             digest = format_digest(parse_digest(digest))
@@ -458,7 +461,7 @@ class ObjectStore:
                         writer.write(*verified(digest, data))
                         written += 1
             return written
-        slots = threading.BoundedSemaphore(_REMOTE_IN_FLIGHT)  # objects held in memory
+        slots = _REMOTE_SLOTS
 
         def upload(digest: str, data: bytes) -> bool:
             try:
