@@ -1,5 +1,6 @@
 """A real HTTP receiver on loopback for webhook tests: it records every request and answers
-with the statuses a test scripts (then 200), optionally holding a request until released."""
+with the statuses a test scripts (then 200), optionally holding a request until released or
+trickling its answer a byte at a time."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Receiver:
         self.statuses: list[int] = []  # answered in turn, then 200
         self.hold = threading.Event()  # while clear and holding, requests wait
         self.holding = False
+        self.trickle: float | None = None  # seconds between the bytes of a long answer
         self.arrived = threading.Condition()
         receiver = self
 
@@ -44,11 +46,18 @@ class Receiver:
                 if receiver.holding:
                     receiver.hold.wait(30)
                 answer = json.dumps({"received": len(receiver.requests)}).encode()
+                if receiver.trickle is not None:
+                    answer = answer.ljust(1 << 16)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", str(len(answer)))
                     self.end_headers()
-                    self.wfile.write(answer)
+                    if receiver.trickle is None:
+                        self.wfile.write(answer)
+                    for byte in answer if receiver.trickle is not None else b"":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        receiver.hold.wait(receiver.trickle)
                 except OSError:
                     pass  # the sender died meanwhile
 

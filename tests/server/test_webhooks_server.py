@@ -63,8 +63,8 @@ def test_webhooks_over_rest_and_the_remote_client(
 def test_a_server_killed_between_commit_and_delivery_delivers_after_restart(
         start_server: Callable[..., LiveServer], receiver: Receiver,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"MODELYARD_WEBHOOK_INTERVAL": "0.05", "MODELYARD_WEBHOOK_LEASE": "1",
-                        "MODELYARD_WEBHOOK_TIMEOUT": "30"}.items():
+    for name, value in {"MODELYARD_WEBHOOK_INTERVAL": "0.05", "MODELYARD_WEBHOOK_LEASE": "7",
+                        "MODELYARD_WEBHOOK_TIMEOUT": "2"}.items():
         monkeypatch.setenv(name, value)
     receiver.holding = True  # the first delivery reaches the receiver and gets no answer
     server = start_server()

@@ -16,7 +16,7 @@ import pytest
 
 from modelyard.domain.principal import Principal, Role
 from modelyard.domain.webhooks import DestinationRefused, SignatureError, verify_signature
-from modelyard.errors import PermissionDenied
+from modelyard.errors import InvalidInput, PermissionDenied
 from modelyard.services.registry import Registry
 from modelyard.services.webhook_delivery import WebhookSettings, Worker, check_destination
 from modelyard.storage.sql import audit_log
@@ -122,6 +122,24 @@ def test_fails_three_times_then_succeeds_on_the_fourth(reg: Registry, hook_env: 
     assert "HTTP 502" in log[1].error
     [listed] = reg.list_webhooks()
     assert (listed.status.value, listed.pending) == ("active", 0)
+
+
+def test_an_attempt_lasts_at_most_its_timeouts_so_the_lease_outlives_it(
+        reg: Registry, hook_env: Receiver) -> None:
+    with pytest.raises(InvalidInput, match="MODELYARD_WEBHOOK_LEASE"):
+        WebhookSettings.from_environment({"MODELYARD_WEBHOOK_TIMEOUT": "30",
+                                          "MODELYARD_WEBHOOK_LEASE": "60"})
+    reg.create_webhook(hook_env.url, ["model.create"])
+    reg.create_model("fraud")
+    hook_env.trickle = 0.05  # 64 KiB a byte at a time: nearly an hour to read it all
+    delivering = worker(reg, MODELYARD_WEBHOOK_TIMEOUT="0.5", MODELYARD_WEBHOOK_LEASE="2")
+    try:
+        [delivered] = delivering.run_once()
+    finally:
+        delivering.close()
+    assert (delivered.ok, delivered.status_code) == (True, 200)
+    assert delivered.latency_ms < 2000  # within the lease: no second worker sent it again
+    assert delivered.response and '{"received": 1}'.startswith(delivered.response)  # cut short
 
 
 def test_backoff_grows_and_a_webhook_that_keeps_failing_is_paused(

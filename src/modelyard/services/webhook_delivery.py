@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
 
 EXCERPT = 512  # characters of a receiver's answer kept in the delivery log
+ATTEMPT_TIMEOUTS = 3  # an attempt lasts at most this many timeouts (see WebhookSettings)
 KEY_HINT = "make a key with 'modelyard webhooks key' and set it on the server and the workers"
 
 
@@ -74,7 +75,11 @@ class WebhookSettings:
 
     ``keys``: Fernet keys; the first seals new secrets, any opens them (rotation).
     ``retry_for``: seconds a failing event is retried before its subscription is paused;
-    ``lease``: seconds an attempt may take before another worker may make the next one."""
+    ``lease``: seconds an attempt may take before another worker may make the next one.
+    ``timeout`` bounds connecting, sending and each read of the answer (the answer's excerpt
+    is read for at most ``timeout`` in all), so an attempt lasts at most three timeouts;
+    a lease shorter than that would let a second worker send the next attempt while the
+    first is still waiting, so it is refused."""
 
     allow: AllowList = field(default_factory=AllowList)
     keys: tuple[str, ...] = field(default=(), repr=False)
@@ -85,6 +90,14 @@ class WebhookSettings:
     lease: float = 60.0
     interval: float = 1.0
     public_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lease <= ATTEMPT_TIMEOUTS * self.timeout:
+            raise InvalidInput(
+                f"MODELYARD_WEBHOOK_LEASE ({self.lease:g}s) must be more than "
+                f"{ATTEMPT_TIMEOUTS} times MODELYARD_WEBHOOK_TIMEOUT ({self.timeout:g}s)",
+                hint=f"an attempt may take {ATTEMPT_TIMEOUTS} timeouts (connect, send, "
+                     "answer); set the lease above that, or lower the timeout")
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> WebhookSettings:
@@ -230,7 +243,7 @@ class Sender:
         try:
             with self._client.stream("POST", target.url_at(address), content=data,
                                      headers=headers, extensions=extensions) as response:
-                excerpt = _excerpt(response)
+                excerpt = _excerpt(response, started + self.settings.timeout)
         except httpx.HTTPError as exc:
             return Outcome(False, None, _ms(started), "", f"{type(exc).__name__}: {exc}")
         ok = 200 <= response.status_code < 300
@@ -238,12 +251,13 @@ class Sender:
                        "" if ok else f"the receiver answered HTTP {response.status_code}")
 
 
-def _excerpt(response: httpx.Response) -> str:
-    """The start of the answer, without reading more of it than that."""
+def _excerpt(response: httpx.Response, deadline: float) -> str:
+    """The start of the answer, without reading more of it than that, nor past
+    ``deadline`` (a receiver that trickles its answer cannot stretch the attempt)."""
     taken = b""
     for chunk in response.iter_bytes():
         taken += chunk
-        if len(taken) >= EXCERPT * 4:
+        if len(taken) >= EXCERPT * 4 or time.monotonic() >= deadline:
             break
     return taken.decode("utf-8", "replace")[:EXCERPT]
 
@@ -289,8 +303,8 @@ class Worker:
     def __init__(self, db: Database, settings: WebhookSettings, *, clock: Clock = utc_now,
                  sender: Sender | None = None, jitter: Callable[[], float] = random.random,
                  report: Callable[[Delivery], None] | None = None) -> None:
-        if settings.backoff <= 0 or settings.lease <= 0:
-            raise InvalidInput("webhook backoff and lease must be more than 0 seconds")
+        if settings.backoff <= 0:
+            raise InvalidInput("MODELYARD_WEBHOOK_BACKOFF must be more than 0 seconds")
         self.db, self.settings, self.clock, self._jitter = db, settings, clock, jitter
         self._box = SecretBox(settings.keys)
         self._sender = sender or Sender(settings)
