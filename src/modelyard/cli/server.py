@@ -48,6 +48,9 @@ def server(ctx: typer.Context, host: HostOpt = "127.0.0.1", port: PortOpt = 8080
         raise InvalidInput(f"{chosen.registry_uri} is a server: a server serves a database",
                            hint="pass --registry postgresql://… (or sqlite:///…), or unset "
                                 "MODELYARD_REGISTRY_URI")
+    from modelyard.services.webhook_delivery import WebhookSettings
+
+    WebhookSettings.from_environment()  # a bad MODELYARD_WEBHOOK_* is refused here, once
     if init_admin is not None:
         from modelyard.services.access import init_admin as make_admin
         from modelyard.storage.sql.database import Database
