@@ -44,7 +44,8 @@ VERSION_FIELDS = ("stage", "digest", "artifact_kind", "artifact_name", "size", "
                   "description", "tags", "params", "metrics", "lineage")
 POLICY_FIELDS = ("approvals", "reviewers", "gates", "allow_self_approval",
                  "rollback_needs_approval")
-VERSION_CHANGES = ("version.transition", "version.rollback", "tags.set", "description.set")
+ANNOTATIONS = ("tags.set", "tags.delete", "description.set")
+VERSION_CHANGES = ("version.transition", "version.rollback", *ANNOTATIONS)
 DATASET_FIELDS = ("digest", "kind", "artifact_name", "size", "file_count", "source",
                   "description", "tags")
 
@@ -65,6 +66,8 @@ def logged_facts(events: Iterable[AuditEvent]) -> Facts:
             continue
         if name is None:
             continue
+        if action == "model.rename" and "name" in (event.before or {}):
+            _rename(facts, str((event.before or {})["name"]), name)
         model = facts.setdefault(("model", name, None), {"exists": True})
         if action == "model.create":
             created: dict[str, Any] = {"deleted": False, "policy_version": 0, "last_version": 0}
@@ -80,7 +83,7 @@ def logged_facts(events: Iterable[AuditEvent]) -> Facts:
             target = after.get("version")
             model["@" + str(after["alias"])] = None if target is None else int(target)
         elif number is None:
-            if action in ("tags.set", "description.set"):
+            if action in ANNOTATIONS:
                 model.update(after)
         else:
             version = facts.setdefault(("version", name, number), {"exists": True})
@@ -94,6 +97,14 @@ def logged_facts(events: Iterable[AuditEvent]) -> Facts:
             elif action in VERSION_CHANGES:
                 version.update({k: v for k, v in after.items() if k in VERSION_FIELDS})
     return facts
+
+
+def _rename(facts: Facts, old: str, new: str) -> None:
+    """Move what the log said of the model under ``old`` (itself, its versions and policies)
+    to ``new``: the tables hold it under the new name, and the old one is free."""
+    for subject in [s for s in facts if s[1] == old and s[0] != "dataset"]:
+        kind, _, number = subject
+        facts[(kind, new, number)] = facts.pop(subject)
 
 
 def former_productions(events: list[AuditEvent]) -> list[int]:

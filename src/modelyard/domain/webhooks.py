@@ -37,11 +37,13 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EVENT_TYPES: dict[str, str] = {
     "model.create": "model.create",
     "model.delete": "model.delete",
+    "model.rename": "model.rename",
     "version.register": "version.register",
     "version.transition": "version.transition",
     "version.rollback": "version.rollback",
     "version.delete": "version.delete",
     "tags.set": "tags.set",
+    "tags.delete": "tags.delete",
     "description.set": "description.set",
     "alias.set": "alias.set",
     "alias.delete": "alias.delete",
@@ -210,8 +212,8 @@ def _summary(kind: str, event: AuditEvent) -> str:
     if event.version is not None:
         subject += f" v{event.version}"
     before, after = event.before or {}, event.after or {}
-    change = (f" {before['stage']} -> {after['stage']}"
-              if "stage" in before and "stage" in after else "")
+    field = next((f for f in ("stage", "name") if f in before and f in after), None)
+    change = f" {before[field]} -> {after[field]}" if field else ""
     return f"[modelyard] {kind} {subject}{change} by {event.actor}".replace("  ", " ")
 
 

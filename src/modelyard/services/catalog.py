@@ -10,6 +10,7 @@ from modelyard.domain.content import DataInput, StoredContent
 from modelyard.domain.entities import ModelVersion, RegisteredModel
 from modelyard.domain.expression_eval import Prepared
 from modelyard.domain.names import (
+    check_key,
     check_model_name,
     check_tags,
     check_version_fields,
@@ -18,7 +19,8 @@ from modelyard.domain.paging import Key, Page, check_max_results, collect, decod
 from modelyard.domain.principal import Permission
 from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
-from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition
+from modelyard.domain.suggest import with_suggestion
+from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition, NotFound
 from modelyard.services import moves
 from modelyard.services.base import Context, UseCase, to_version
 from modelyard.services.datasets import Datasets
@@ -27,6 +29,7 @@ from modelyard.services.operations import operation
 from modelyard.storage.content.presence import check_present
 from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import repository as repo
+from modelyard.storage.sql import webhooks_repository as hooks
 from modelyard.storage.sql.filters import compile_filter
 
 _STAGES = frozenset(s.value for s in Stage)
@@ -90,6 +93,29 @@ class Catalog(UseCase):
             repo.update_model(conn, model.id, deleted_at=now, updated_at=now)
             audit.record(conn, at=now, actor=who, action="model.delete", model=name,
                          before={"deleted": False}, after={"deleted": True})
+
+    @operation(Permission.ADMIN)
+    def rename_model(self, name: str, new_name: str, *, actor: str | None = None
+                     ) -> RegisteredModel:
+        """Give the model a new name and free the old one. Admins only: every address and
+        script that names the model (``models:/NAME/…``) stops finding it.
+
+        Rows refer to the model by id, so its versions, aliases, stages, policy and
+        requests follow it; webhook subscriptions to it move along. Audit events keep the
+        name they were recorded under (the chain hashes it), and reading the model's
+        events (``audit``, ``history``, rollback) follows it through its renames.
+        """
+        who, now = self._actor(actor), self.clock()
+        check_model_name(new_name)
+        with self.db.transaction() as conn:
+            model = self._model(conn, name)
+            if repo.find_model(conn, new_name, include_deleted=True) is not None:
+                raise _exists(conn, new_name)
+            repo.update_model(conn, model.id, name=new_name, updated_at=now)
+            hooks.rename_model(conn, name, new_name)
+            audit.record(conn, at=now, actor=who, action="model.rename", model=new_name,
+                         before={"name": name}, after={"name": new_name})
+        return self.get_model(new_name)
 
     def _to_model(self, conn: Any, rows: list[repo.ModelRow]) -> list[RegisteredModel]:
         summaries = repo.model_summaries(conn, [r.id for r in rows])
@@ -236,7 +262,9 @@ class Catalog(UseCase):
         actor: str | None = None,
     ) -> None:
         """Merge ``tags`` into the model's tags, or into one version's when ``version`` is given."""
-        self._annotate(name, version, "tags", check_tags(tags), actor)
+        clean = check_tags(tags)
+        self._annotate(name, version, "tags", "tags.set",
+                       lambda before, _: {**before, **clean}, actor)
 
     @operation(Permission.CONTRIBUTE)
     def set_tag(
@@ -247,28 +275,69 @@ class Catalog(UseCase):
         self.set_tags(name, {key: value}, version=version, actor=actor)
 
     @operation(Permission.CONTRIBUTE)
+    def delete_tags(
+        self, name: str, keys: Iterable[str], *, version: int | str | None = None,
+        missing_ok: bool = False, actor: str | None = None,
+    ) -> None:
+        """Remove tags from the model, or from one version, in one change.
+
+        A key it does not have is ``NotFound`` (a mistyped key should not pass silently)
+        unless ``missing_ok``, MLflow's behaviour; removing nothing records nothing."""
+        wanted = [check_key(key, "tag name") for key in keys]
+        if not wanted:
+            raise InvalidInput("no tag names given: name at least one tag to delete")
+
+        def without(before: dict[str, str], subject: str) -> dict[str, str] | None:
+            missing = [key for key in wanted if key not in before]
+            if missing and not missing_ok:
+                raise NotFound(f"tag {missing[0]!r} of {subject} not found",
+                               hint=with_suggestion(missing[0], before,
+                                                    f"its tags: {', '.join(before) or 'none'}"),
+                               key=missing[0])
+            after = {k: v for k, v in before.items() if k not in wanted}
+            return after if after != before else None
+
+        self._annotate(name, version, "tags", "tags.delete", without, actor)
+
+    @operation(Permission.CONTRIBUTE)
+    def delete_tag(
+        self, name: str, key: str, *, version: int | str | None = None,
+        missing_ok: bool = False, actor: str | None = None,
+    ) -> None:
+        """Remove one tag from the model, or from one version."""
+        self.delete_tags(name, [key], version=version, missing_ok=missing_ok, actor=actor)
+
+    @operation(Permission.CONTRIBUTE)
     def set_description(
         self, name: str, description: str, *, version: int | str | None = None,
         actor: str | None = None,
     ) -> None:
         """Describe the model, or one version."""
-        self._annotate(name, version, "description", str(description), actor)
+        text = str(description)
+        self._annotate(name, version, "description", "description.set",
+                       lambda _before, _subject: text, actor)
 
     def _annotate(
-        self, name: str, version: int | str | None, field: str, value: Any, actor: str | None
+        self, name: str, version: int | str | None, field: str, action: str,
+        change: Callable[[Any, str], Any], actor: str | None,
     ) -> None:
+        """Replace ``field`` of the model or version with ``change(before, subject)``, one
+        transaction and one audit event; ``None`` from ``change`` means nothing changes."""
         who, now = self._actor(actor), self.clock()
         update: Callable[..., None]
         with self.db.transaction() as conn:
             if version is None:
                 row, update, number = self._model(conn, name), repo.update_model, None
+                subject = f"model {name!r}"
             else:
                 _, row = self._resolve(conn, self._ref(name, version))
                 update, number = repo.update_version, int(row.version)
+                subject = f"version {number} of {name!r}"
             before = row.tags if field == "tags" else row.description
-            after = {**before, **value} if field == "tags" else value
+            after = change(before, subject)
+            if after is None:
+                return
             update(conn, row.id, **{field: after, "updated_at": now})
-            action = "tags.set" if field == "tags" else "description.set"
             audit.record(conn, at=now, actor=who, action=action, model=name, version=number,
                          before={field: before}, after={field: after})
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
 
 from modelyard.domain.entities import AuditEvent
 from modelyard.domain.principal import Actor
@@ -130,16 +130,56 @@ def to_event(row: Row[Any]) -> AuditEvent:
     )
 
 
+NAMING_ACTIONS = ("model.create", "model.rename")  # the events that give a model a name
+_NAMED = (select(audit_events.c.seq, audit_events.c.action, audit_events.c.before)
+          .where(audit_events.c.model == bindparam("name"),
+                 audit_events.c.action == bindparam("action"),
+                 audit_events.c.seq < bindparam("end"))
+          .order_by(audit_events.c.seq.desc()).limit(1))
+_AFTER_ALL = 2**62  # above every seq: the current name's span has no end
+
+
+def model_spans(conn: Connection, name: str) -> list[tuple[str, int, int | None]]:
+    """The names the model now called ``name`` had, newest first, each with the events it
+    held it for: (name, first seq, seq it was renamed away at or None).
+
+    Events keep the name they were recorded under (the chain hashes it), so a renamed
+    model's history is found through the chain itself: a name starts at the model's
+    ``model.create`` or at the ``model.rename`` into it (recorded under the new name, the
+    old in ``before``), the latest such event before the next name began. A name another
+    model held earlier and gave up is therefore never mixed in.
+    """
+    spans: list[tuple[str, int, int | None]] = []
+    end: int | None = None
+    while True:
+        starts = [row for action in NAMING_ACTIONS if (row := conn.execute(
+            _NAMED, {"name": name, "action": action,
+                     "end": _AFTER_ALL if end is None else end}).first()) is not None]
+        if not starts:  # no naming event: every event under the name is the model's
+            spans.append((name, 0, end))
+            return spans
+        start = max(starts, key=lambda row: int(row.seq))
+        spans.append((name, int(start.seq), end))
+        if start.action != "model.rename":
+            return spans
+        name, end = str((start.before or {})["name"]), int(start.seq)
+
+
 def list_events(
     conn: Connection, *, model: str | None = None, since: datetime | None = None,
     until: datetime | None = None, cursor: Sequence[Any] | None = None,
     limit: int | None = None,
 ) -> list[AuditEvent]:
-    """Events in chain order, optionally of one model and in a time window (``since``
-    inclusive, ``until`` exclusive), after ``cursor``."""
+    """Events in chain order, optionally of one model (the model now called ``model``,
+    under every name it had: ``model_spans``) and in a time window (``since`` inclusive,
+    ``until`` exclusive), after ``cursor``."""
     query = select(audit_events)
     if model is not None:
-        query = query.where(audit_events.c.model == model)
+        seq = audit_events.c.seq
+        query = query.where(or_(*(
+            and_(audit_events.c.model == named, seq >= start,
+                 *([seq < end] if end is not None else []))
+            for named, start, end in model_spans(conn, model))))
     if since is not None:
         query = query.where(audit_events.c.at >= since)
     if until is not None:

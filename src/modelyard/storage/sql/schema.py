@@ -172,4 +172,5 @@ audit_events = Table(
     Column("prev_hash", String(80), nullable=False),
     Column("hash", String(80), nullable=False),
     Index("ix_audit_events_model", "model", "seq"),
+    Index("ix_audit_events_model_action", "model", "action", "seq"),  # where a name starts
 )

@@ -126,6 +126,14 @@ def mark_deleted(conn: Connection, webhook_id: int, at: datetime) -> None:
     conn.execute(delete(webhook_outbox).where(webhook_outbox.c.webhook_id == webhook_id))
 
 
+def rename_model(conn: Connection, name: str, new_name: str) -> None:
+    """Subscriptions of the model follow it to its new name, and its queued deliveries stay
+    in one queue, so the events after the rename still wait for the ones before it."""
+    conn.execute(update(webhooks).where(webhooks.c.model == name).values(model=new_name))
+    conn.execute(update(webhook_outbox).where(webhook_outbox.c.queue == name)
+                 .values(queue=new_name))
+
+
 # -- the outbox ----------------------------------------------------------------------------
 def _due(now: datetime) -> Select[Any]:
     """Outbox rows of active subscriptions that head their queue and are due now."""
