@@ -174,3 +174,18 @@ def test_deleting_a_missing_tag(reg: Registry, model_dir: Path) -> None:
 
     assert reg.get_version("fraud", 1).tags == {"team": "risk"}
     assert len(list(reg.audit("fraud"))) == events
+
+
+def test_lineage_descendants_follow_the_renamed_parent(reg: Registry, model_dir: Path,
+                                                       tmp_path: Path) -> None:
+    reg.register("base", model_dir)
+    reg.register("tuned", model_dir, parent="base/1")
+    reg.rename_model("base", "foundation")
+    reg.register("tuned", model_dir, parent="foundation/1")
+    (tmp_path / "other.bin").write_bytes(b"another model")
+    reg.register("base", tmp_path / "other.bin")  # the freed name, another model's version 1
+
+    found = reg.lineage("foundation", 1)
+    assert [(d["name"], d["version"]) for d in found.descendants] == [("tuned", 1), ("tuned", 2)]
+    assert reg.lineage("tuned", 1).parent["name"] == "base"  # as it was registered
+    assert reg.lineage("base", 1).descendants == []

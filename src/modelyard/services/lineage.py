@@ -31,6 +31,7 @@ from modelyard.services.operations import operation
 from modelyard.services.tracking import load_runs
 from modelyard.storage.content.manifest import Entry, Manifest
 from modelyard.storage.content.manifest import diff as diff_manifests
+from modelyard.storage.sql import audit_log as audit
 from modelyard.storage.sql import tracking_repository as track
 from modelyard.storage.sql.database import Database
 
@@ -45,7 +46,8 @@ class Lineages(UseCase):
         with self.db.read() as conn:
             found = self._version(conn, name, version)
             run = self._lineage_run(conn, found)
-            rows = track.children_of(conn, found.name, found.version)
+            names = {named for named, _, _ in audit.model_spans(conn, found.name)}
+            rows = track.children_of(conn, names, found.version, found.digest)
             descendants = [{"name": v.name, "version": v.version, "digest": v.digest}
                            for v in self._versions(conn, rows)]
         recorded = found.lineage

@@ -222,16 +222,20 @@ def upsert_artifact(conn: Connection, **values: Any) -> Row[Any] | None:
     return before
 
 
-def children_of(conn: Connection, name: str, version: int) -> list[Row[Any]]:
-    """Live versions whose lineage names ``name``/``version`` as their parent."""
+def children_of(conn: Connection, names: Iterable[str], version: int, digest: str
+                ) -> list[Row[Any]]:
+    """Live versions whose lineage names this version as their parent: by any name its model
+    had (a lineage keeps the name of its registration) and its number and digest (so a
+    version of another model that had the name later is not taken for it)."""
     parent = model_versions.c.lineage
     query = (
         select(model_versions, models.c.name)
         .join(models, models.c.id == model_versions.c.model_id)
         .where(
             model_versions.c.deleted_at.is_(None), models.c.deleted_at.is_(None),
-            parent[("parent", "name")].as_string() == name,
+            parent[("parent", "name")].as_string().in_(sorted(names)),
             parent[("parent", "version")].as_integer() == version,
+            parent[("parent", "digest")].as_string() == digest,
         )
         .order_by(models.c.name, model_versions.c.version)
     )
