@@ -36,18 +36,40 @@ def test_the_mlflow_client_registers_tags_aliases_and_searches(
         by_alias = client.get_model_version_by_alias("fraud", "champion")
         found = [m.name for m in client.search_registered_models()]
         versions = client.search_model_versions("name = 'fraud'")
+        tags = client.get_registered_model("fraud").tags
+        client.set_registered_model_tag("fraud", "tier", "1")
+        client.set_model_version_tag("fraud", version.version, "owner", "ana")
+        client.delete_registered_model_tag("fraud", "team")
+        client.delete_registered_model_tag("fraud", "never-set")  # no error, as in MLflow
+        client.delete_model_version_tag("fraud", version.version, "owner")
+        client.rename_registered_model("fraud", "fraud-v2")  # MlflowClient returns None
+        renamed = client.get_registered_model("fraud-v2")
+        try:
+            client.get_registered_model("fraud")
+            old_name = None
+        except MlflowException as exc:
+            old_name = exc.error_code
+        moved = client.get_model_version_by_alias("fraud-v2", "champion")
         emit({"duplicate": duplicate, "version": version.version, "alias": by_alias.version,
-              "models": found, "versions": [v.version for v in versions],
-              "tags": client.get_registered_model("fraud").tags})
+              "models": found, "versions": [v.version for v in versions], "tags": tags,
+              "renamed": [renamed.name, renamed.tags], "old_name": old_name,
+              "moved": [moved.name, moved.version, moved.tags],
+              "after": [m.name for m in client.search_registered_models()]})
     """)
     assert result["duplicate"] == "RESOURCE_ALREADY_EXISTS"
     assert result["version"] == result["alias"] == "1"
     assert result["models"] == ["fraud"] and result["versions"] == ["1"]
     assert result["tags"] == {"team": "risk"}
+    assert result["renamed"] == ["fraud-v2", {"tier": "1"}]
+    assert result["old_name"] == "RESOURCE_DOES_NOT_EXIST"
+    assert result["moved"] == ["fraud-v2", "1", {}]
+    assert result["after"] == ["fraud-v2"]
     server = mlflow_client.server
     reg = modelyard.connect(server.url, token=server.token)
-    version = reg.get_version("models:/fraud@champion")
+    version = reg.get_version("models:/fraud-v2@champion")
     assert version.created_by == "ana"  # the token's user, as MLflow sent it
+    assert [e.action for e in reg.audit("fraud-v2")][-4:] == [
+        "tags.set", "tags.delete", "tags.delete", "model.rename"]
     reg.close()
 
 

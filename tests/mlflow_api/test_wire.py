@@ -90,11 +90,59 @@ def test_errors_carry_mlflow_codes_and_statuses(served: Served) -> None:
     refused(bad_json, 400, "INVALID_PARAMETER_VALUE")
     wrong_type = call(served, "POST", "/registered-models/create", {"name": 7})
     refused(wrong_type, 400, "INVALID_PARAMETER_VALUE")
-    message = refused(call(served, "POST", "/registered-models/rename",
-                           {"name": "m", "new_name": "n"}), 501, "NOT_IMPLEMENTED")
-    assert "renaming" in message
-    refused(call(served, "DELETE", "/registered-models/delete-tag", {"name": "m", "key": "k"}),
-            501, "NOT_IMPLEMENTED")
+    message = refused(call(served, "POST", "/runs/delete-tag", {"run_id": "r", "key": "k"}),
+                      501, "NOT_IMPLEMENTED")
+    assert "deleting a run's tag" in message
+
+
+def test_rename_and_tag_deletion(served: Served) -> None:
+    ok(call(served, "POST", "/registered-models/create", {"name": "fraud", "tags": [
+        {"key": "team", "value": "risk"}, {"key": "tier", "value": "1"}]}))
+    run_id = logged_run(served, MODEL_FILES)
+    ok(call(served, "POST", "/model-versions/create", {
+        "name": "fraud", "source": f"runs:/{run_id}/model", "run_id": run_id,
+        "tags": [{"key": "owner", "value": "ana"}]}))
+    ok(call(served, "POST", "/registered-models/alias",
+            {"name": "fraud", "alias": "champion", "version": "1"}))
+
+    ok(call(served, "DELETE", "/registered-models/delete-tag", {"name": "fraud", "key": "team"}))
+    ok(call(served, "DELETE", "/registered-models/delete-tag", {"name": "fraud", "key": "team"}))
+    ok(call(served, "DELETE", "/model-versions/delete-tag",
+            {"name": "fraud", "version": "1", "key": "owner"}))
+    refused(call(served, "DELETE", "/model-versions/delete-tag",
+                 {"name": "fraud", "version": "7", "key": "owner"}), 404,
+            "RESOURCE_DOES_NOT_EXIST")
+    refused(call(served, "DELETE", "/registered-models/delete-tag", {"name": "nope", "key": "k"}),
+            404, "RESOURCE_DOES_NOT_EXIST")
+    refused(call(served, "DELETE", "/registered-models/delete-tag", {"name": "fraud"}), 400,
+            "INVALID_PARAMETER_VALUE")
+
+    renamed = ok(call(served, "POST", "/registered-models/rename",
+                      {"name": "fraud", "new_name": "risk"}))["registered_model"]
+    assert (renamed["name"], renamed["tags"], renamed["aliases"]) == (
+        "risk", [{"key": "tier", "value": "1"}], [{"alias": "champion", "version": "1"}])
+    assert [v["name"] for v in renamed["latest_versions"]] == ["risk"]
+    version = ok(call(served, "GET", "/registered-models/alias",
+                      {"name": "risk", "alias": "champion"}))["model_version"]
+    assert ("tags" not in version or version["tags"] == []) and version["run_id"] == run_id
+    refused(call(served, "GET", "/registered-models/get", {"name": "fraud"}), 404,
+            "RESOURCE_DOES_NOT_EXIST")
+    ok(call(served, "POST", "/registered-models/create", {"name": "fraud"}))  # free again
+    refused(call(served, "POST", "/registered-models/rename",
+                 {"name": "risk", "new_name": "fraud"}), 400, "RESOURCE_ALREADY_EXISTS")
+    refused(call(served, "POST", "/registered-models/rename",
+                 {"name": "risk", "new_name": "no good"}), 400, "INVALID_PARAMETER_VALUE")
+    carol = served.token_for("carol", Role.CONTRIBUTOR)
+    refused(call(served, "POST", "/registered-models/rename",
+                 {"name": "risk", "new_name": "other"}, token=carol), 403, "PERMISSION_DENIED")
+    ok(call(served, "DELETE", "/registered-models/delete-tag", {"name": "risk", "key": "tier"},
+            token=carol))
+
+    events = list(registry(served).audit("risk"))
+    assert [e.action for e in events if e.action.startswith(("tags.", "model."))] == [
+        "model.create", "tags.delete", "tags.delete", "model.rename", "tags.delete"]
+    assert events[-1].actor == "carol"
+    assert registry(served).verify_audit().ok
 
 
 def test_tokens_and_roles_apply_and_refusals_are_audited(served: Served) -> None:

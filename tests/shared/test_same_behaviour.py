@@ -8,7 +8,13 @@ import pytest
 
 from modelyard.domain.entities import ModelVersion
 from modelyard.domain.paging import Page
-from modelyard.errors import ApprovalRequired, InvalidInput, InvalidTransition, NotFound
+from modelyard.errors import (
+    AlreadyExists,
+    ApprovalRequired,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+)
 from modelyard.services.registry import RegistryApi
 
 
@@ -135,6 +141,30 @@ def test_aliases_tags_descriptions_and_deletion(api: RegistryApi, model_dir: Pat
     with pytest.raises(NotFound, match="deleted"):
         api.get_version("m", 1)
     assert [v.version for v in api.list_versions("m")] == [2]
+
+
+def test_rename_and_tag_deletion(api: RegistryApi, model_dir: Path) -> None:
+    api.register("m", model_dir, tags={"owner": "risk", "tier": "1"}, aliases=["champion"])
+    api.set_tags("m", {"team": "fraud", "domain": "payments"})
+    api.delete_tag("m", "team")
+    api.delete_tags("m", ["owner", "tier"], version=1)
+    with pytest.raises(NotFound, match="tag 'ownr' of model 'm'") as missing:
+        api.delete_tag("m", "ownr")
+    assert missing.value.hint
+    api.delete_tag("m", "ownr", missing_ok=True)
+
+    renamed = api.rename_model("m", "fraud")
+    assert (renamed.name, renamed.tags, renamed.aliases) == (
+        "fraud", {"domain": "payments"}, {"champion": 1})
+    assert api.get_version("models:/fraud@champion").tags == {}
+    with pytest.raises(NotFound, match="model 'm' not found"):
+        api.get_model("m")
+    with pytest.raises(AlreadyExists, match="'fraud' already exists"):
+        api.rename_model("fraud", "fraud")
+    assert [e.action for e in api.audit("fraud")] == [
+        "model.create", "version.register", "alias.set", "tags.set", "tags.delete",
+        "tags.delete", "model.rename"]
+    assert api.verify_audit().ok
 
 
 def test_history_rollback_lineage_and_diff(api: RegistryApi, model_dir: Path,

@@ -4,8 +4,8 @@ against it (``MLFLOW_TRACKING_URI`` the server, ``MLFLOW_TRACKING_TOKEN`` a Mode
 A thin adapter: each endpoint reads MLflow's fields, calls the operations of a
 ``Registry`` built for the token's principal, and writes MLflow's records, so roles,
 approval policies and the audit log are exactly the embedded registry's. Nothing here
-decides anything the registry decides; what MLflow has and the registry does not (renaming
-a model, deleting tags, an experiment's lifecycle) is refused with an MLflow-shaped error
+decides anything the registry decides; what MLflow has and the registry does not (an
+experiment's lifecycle, deleting runs and artifacts) is refused with an MLflow-shaped error
 that says so.
 
 - ``registry``: registered models, versions, tags, aliases, stages (``/api/2.0/mlflow/``).

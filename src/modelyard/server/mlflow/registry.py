@@ -35,7 +35,6 @@ from modelyard.server.mlflow.wire import (
     compact,
     key_values,
     millis,
-    unsupported,
 )
 from modelyard.services.registry import Registry
 
@@ -108,10 +107,10 @@ def get_registered_model(call: Call) -> dict[str, Any]:
 
 
 @routes.rpc("POST", "/registered-models/rename")
-def rename_registered_model(call: Call) -> None:
-    raise unsupported("renaming a registered model",
-                      "a model's name is in its versions' addresses and its audit history; "
-                      "register the versions under the new name instead")
+def rename_registered_model(call: Call) -> dict[str, Any]:
+    renamed = call.registry.rename_model(call.text("name", required=True),
+                                         call.text("new_name", required=True))
+    return {"registered_model": _model(call.registry, renamed.name)}
 
 
 @routes.rpc("PATCH", "/registered-models/update")
@@ -170,7 +169,9 @@ def set_registered_model_tag(call: Call) -> None:
 
 @routes.rpc("DELETE", "/registered-models/delete-tag")
 def delete_registered_model_tag(call: Call) -> None:
-    raise unsupported("deleting a model's tag", "set it to another value instead")
+    """A key the model does not have is no error, as in MLflow (its model must exist)."""
+    call.registry.delete_tag(call.text("name", required=True),
+                             call.text("key", required=True), missing_ok=True)
 
 
 @routes.rpc("POST", "/registered-models/alias")
@@ -279,4 +280,6 @@ def set_model_version_tag(call: Call) -> None:
 
 @routes.rpc("DELETE", "/model-versions/delete-tag")
 def delete_model_version_tag(call: Call) -> None:
-    raise unsupported("deleting a version's tag", "set it to another value instead")
+    """A key the version does not have is no error, as in MLflow (its version must exist)."""
+    call.registry.delete_tag(call.text("name", required=True), call.text("key", required=True),
+                             version=_version_number(call), missing_ok=True)
