@@ -126,3 +126,35 @@ def test_bad_registry_url_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot connect to the registry database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_models_rename_and_tag_delete(run, model_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    run("register", "fraud", str(model_dir), "--tag", "team=risk", "--tag", "tier=1",
+        "--alias", "champion")
+    run("tag", "fraud", "owner=ana", "domain=payments")
+    tagged = _json(run("tag", "fraud", "1", "--delete", "team", "--delete", "tier", "--json"))
+    assert (tagged["version"], tagged["tags"]) == (1, {})
+    out = run("tag", "fraud", "--delete", "owner")
+    assert out.stdout.strip() == "removed tag owner of fraud"  # type: ignore[attr-defined]
+
+    missing = run("tag", "fraud", "--delete", "domian", ok=False)
+    assert missing.exit_code == 1  # type: ignore[attr-defined]
+    assert missing.stderr.strip().splitlines() == [  # type: ignore[attr-defined]
+        "error: tag 'domian' of model 'fraud' not found",
+        "hint: did you mean 'domain'? (its tags: domain)"]
+    both = run("tag", "fraud", "a=b", "--delete", "domain", "--json", ok=False)
+    assert json.loads(both.stderr)["error"]["code"] == "invalid_input"  # type: ignore[attr-defined]
+    assert run("tag", "fraud", ok=False).exit_code == 1  # type: ignore[attr-defined]
+
+    renamed = _json(run("models", "rename", "fraud", "risk", "--json"))
+    assert (renamed["name"], renamed["tags"], renamed["aliases"]) == (
+        "risk", {"domain": "payments"}, {"champion": 1})
+    again = run("models", "rename", "risk", "fraud-v2")
+    assert "use models:/fraud-v2/..." in again.stdout  # type: ignore[attr-defined]
+    assert _json(run("versions", "show", "fraud-v2", "@champion", "--json"))["name"] == "fraud-v2"
+    actions = [e["action"] for e in _json(run("audit", "fraud-v2", "--json"))]
+    assert actions[-3:] == ["tags.delete", "model.rename", "model.rename"]
+    taken = run("models", "rename", "fraud-v2", "fraud-v2", "--json", ok=False)
+    assert json.loads(taken.stderr)["error"]["code"] == "already_exists"  # type: ignore[attr-defined]
+    gone = run("models", "show", "fraud", ok=False)
+    assert "model 'fraud' not found" in gone.stderr  # type: ignore[attr-defined]

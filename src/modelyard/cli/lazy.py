@@ -28,7 +28,7 @@ class Entry:
 COMMANDS: dict[str, Entry] = {
     "register": Entry("versions", "register", "Register a file or directory as the next version."),
     "download": Entry("versions", "download", "Download a version or a run artifact, verified."),
-    "tag": Entry("versions", "tag", "Set tags on a model or on one version."),
+    "tag": Entry("versions", "tag", "Set or delete tags of a model or of one version."),
     "describe": Entry("versions", "describe", "Set the description of a model or a version."),
     "verify": Entry("versions", "verify", "Re-hash every stored object; name what is damaged."),
     "gc": Entry("gc", "gc", "Remove registry-store objects nothing references any more."),
@@ -45,7 +45,7 @@ COMMANDS: dict[str, Entry] = {
     "dossier": Entry("governance", "dossier", "Everything that justified a promotion, as JSON."),
     "lineage": Entry("tracking", "lineage", "What produced a version, and what derives from it."),
     "diff": Entry("tracking", "diff", "How one version differs from another."),
-    "models": Entry("models", "app", "List, show, create and delete registered models."),
+    "models": Entry("models", "app", "List, show, create, rename and delete registered models."),
     "versions": Entry("versions", "app", "List, show, search and delete model versions."),
     "alias": Entry("lifecycle", "alias_app", "Named pointers to versions (champion…)."),
     "db": Entry("lifecycle", "db_app", "The metadata database schema."),

@@ -11,7 +11,8 @@ from modelyard.cli.output import console, models_table, print_json
 from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.domain.names import parse_pairs
 
-app = typer.Typer(help="List, show, create and delete registered models.", no_args_is_help=True)
+app = typer.Typer(help="List, show, create, rename and delete registered models.",
+                  no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -58,3 +59,15 @@ def delete(ctx: typer.Context, name: str) -> None:
     """Soft-delete a model; its name stays reserved so version numbers are never reused."""
     registry(ctx).delete_model(name)
     console.print(f"deleted model {name}")
+
+
+@app.command("rename")
+def rename(ctx: typer.Context, name: str, new_name: str, json: JsonOpt = False) -> None:
+    """Rename a model (admins only); its versions, aliases, stages, policy, requests and
+    history follow it, and the old name is free. Addresses with the old name stop working."""
+    model = registry(ctx).rename_model(name, new_name)
+    if json:
+        print_json(model.to_dict())
+    else:
+        console.print(f"renamed model {name} to {model.name}: use models:/{model.name}/... "
+                      "from now on")

@@ -150,15 +150,34 @@ def download(
 def tag(
     ctx: typer.Context,
     name: str,
-    items: Annotated[list[str], typer.Argument(help="[VERSION] KEY=VALUE...")],
+    items: Annotated[list[str] | None, typer.Argument(help="[VERSION] KEY=VALUE...")] = None,
+    delete: Annotated[list[str] | None, typer.Option(
+        "--delete", metavar="KEY", help="Remove this tag instead (repeatable).")] = None,
+    json: JsonOpt = False,
 ) -> None:
-    """Set tags on a model, or on one version when the first argument is a version."""
+    """Set tags on a model, or on one version when the first argument is a version; with
+    --delete KEY, remove tags instead. --json prints the model or version afterwards."""
+    items = items or []
     version = items[0] if items and "=" not in items[0] else None
     pairs = items[1:] if version is not None else items
-    if not pairs:
-        raise InvalidInput("no tags given: expected KEY=VALUE")
-    registry(ctx).set_tags(name, parse_pairs(pairs, "tag", scalars=False), version=version)
-    console.print(f"tagged {name}{'' if version is None else ' version ' + version}")
+    subject = f"{name}{'' if version is None else ' version ' + version}"
+    reg = registry(ctx)
+    if delete:
+        if pairs:
+            raise InvalidInput("give KEY=VALUE pairs to set or --delete KEY to remove, "
+                               "not both", hint=f"run 'modelyard tag {name} ...' twice")
+        reg.delete_tags(name, delete, version=version)
+        done = f"removed tag{'s' if len(delete) > 1 else ''} {', '.join(delete)} of {subject}"
+    elif pairs:
+        reg.set_tags(name, parse_pairs(pairs, "tag", scalars=False), version=version)
+        done = f"tagged {subject}"
+    else:
+        raise InvalidInput("no tags given: expected KEY=VALUE, or --delete KEY")
+    if json:
+        print_json((reg.get_model(name) if version is None
+                    else reg.get_version(name, version)).to_dict())
+    else:
+        console.print(escape(done))
 
 
 def describe(
