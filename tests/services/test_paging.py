@@ -54,6 +54,32 @@ def test_filtered_version_search_returns_full_pages_in_order(
     assert [len(p) for p in listed] == [5, 5, 2]
 
 
+def test_versions_page_newest_first_across_gaps_and_concurrent_inserts(
+    reg: Registry, model_dir: Path
+) -> None:
+    for i in range(9):
+        reg.register("m", model_dir, metrics={"auc": i / 10})
+    reg.register("a", model_dir)
+    for number in (4, 5, 6):
+        reg.delete_version("m", number)
+    first = reg.list_versions("m", descending=True, max_results=2)
+    assert [v.version for v in first] == [9, 8] and first.next_page_token
+    reg.register("m", model_dir)  # v10, above the cursor: not on a later page
+    rest = _all_pages(reg.list_versions, 2, page_token=first.next_page_token, name="m",
+                      descending=True)
+    assert [v.version for page in rest for v in page] == [7, 3, 2, 1]
+    assert [v.version for v in reg.list_versions("m", descending=True)] == [10, 9, 8, 7, 3, 2, 1]
+    # Every model, in reverse (name, version) order; a filter SQL cannot settle alone
+    # (arithmetic is evaluated in Python) still fills the pages.
+    every = _all_pages(reg.search_versions, 3, descending=True)
+    assert [(v.name, v.version) for page in every for v in page] == [
+        *(("m", n) for n in (10, 9, 8, 7, 3, 2, 1)), ("a", 1)]
+    picky = _all_pages(reg.search_versions, 2, filter="metrics.auc * 10 >= 2", descending=True)
+    assert [v.version for page in picky for v in page] == [9, 8, 7, 3]
+    with pytest.raises(InvalidInput, match="invalid page token"):  # one direction per token
+        reg.list_versions("m", max_results=2, page_token=first.next_page_token)
+
+
 def test_runs_audit_requests_datasets_and_experiments_page(
     reg: Registry, model_dir: Path, tmp_path: Path
 ) -> None:

@@ -77,6 +77,12 @@ def test_lists_page_the_same_way(api: RegistryApi, model_dir: Path) -> None:
     assert seen == ["a", "b", "c", "d", "e"]
     with pytest.raises(InvalidInput):
         api.list_models(page_token="not-a-token")
+    for _ in range(3):
+        api.register("e", model_dir)
+    newest = api.list_versions("e", descending=True, max_results=2)
+    assert [v.version for v in newest] == [3, 2]
+    assert [v.version for v in api.list_versions(
+        "e", descending=True, page_token=newest.next_page_token)] == [1]
 
 
 def test_a_run_its_artifact_and_a_version_made_from_it(

@@ -33,25 +33,29 @@ app = typer.Typer(help="List, show, search and delete model versions.", no_args_
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 FilterOpt = Annotated[str | None, typer.Option(
     "--filter", help="e.g. \"metrics.auc >= 0.9 and tags.team = 'risk'\"")]
+DescendingOpt = Annotated[bool, typer.Option(
+    "--descending", "--newest-first", help="Newest first (reverse name, version order).")]
 
 
 @app.command("list")
 def list_versions(ctx: typer.Context, name: str, filter: FilterOpt = None,
-                  json: JsonOpt = False, max_results: MaxResultsOpt = None,
-                  page_token: PageTokenOpt = None) -> None:
-    """List the versions of a model, optionally filtered."""
-    found = registry(ctx).list_versions(name, filter=filter, max_results=max_results,
-                                        page_token=page_token)
+                  descending: DescendingOpt = False, json: JsonOpt = False,
+                  max_results: MaxResultsOpt = None, page_token: PageTokenOpt = None) -> None:
+    """List the versions of a model (oldest first unless --newest-first), optionally
+    filtered."""
+    found = registry(ctx).list_versions(name, filter=filter, descending=descending,
+                                        max_results=max_results, page_token=page_token)
     print_page(ctx, found, json, lambda page: versions_table(page, title=name))
 
 
 @app.command("search")
 def search(ctx: typer.Context, filter: Annotated[str, typer.Argument(
-        help="e.g. \"name = 'fraud' and metrics.auc >= 0.9\"")], json: JsonOpt = False,
+        help="e.g. \"name = 'fraud' and metrics.auc >= 0.9\"")],
+           descending: DescendingOpt = False, json: JsonOpt = False,
            max_results: MaxResultsOpt = None, page_token: PageTokenOpt = None) -> None:
-    """Search versions of all models with the filter language."""
-    found = registry(ctx).search_versions(filter, max_results=max_results,
-                                          page_token=page_token)
+    """Search versions of all models with the filter language, by (name, version)."""
+    found = registry(ctx).search_versions(filter, descending=descending,
+                                          max_results=max_results, page_token=page_token)
     print_page(ctx, found, json, versions_table)
 
 

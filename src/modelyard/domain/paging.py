@@ -65,21 +65,22 @@ def decode_token(token: str | None, kind: str, size: int) -> Key | None:
 
 def collect(
     fetch: Callable[[Key | None, int | None], Sequence[T]], key: Callable[[T], Key],
-    limit: int | None, cursor: Key | None, accept: Callable[[T], bool] = lambda _: True,
+    limit: int | None, cursor: Key | None, accept: Callable[[T], bool] | None = None,
     kind: str = "",
 ) -> Page[T]:
     """One page of the items ``fetch`` yields in key order that ``accept`` keeps.
 
     ``fetch(cursor, n)`` returns up to ``n`` items after ``cursor`` (all with ``n=None``).
     Filtered lists fetch in batches until the page is full, so a selective filter still
-    returns full pages and the token always points at the last item returned.
+    returns full pages and the token always points at the last item returned; an
+    unfiltered list reads one row past the page, only to know whether another follows.
     """
-    batch = None if limit is None else max(limit + 1, 100)
+    batch = None if limit is None else limit + 1 if accept is None else max(limit + 1, 100)
     found: list[T] = []
     while True:
         rows = fetch(cursor, batch)
         for row in rows:
-            if accept(row):
+            if accept is None or accept(row):
                 found.append(row)
                 if limit is not None and len(found) > limit:
                     return Page(found[:limit], encode_token(kind, key(found[limit - 1])))

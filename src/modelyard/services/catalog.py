@@ -218,25 +218,28 @@ class Catalog(UseCase):
 
     @operation(Permission.READ)
     def list_versions(
-        self, name: str, filter: str | None = None, *, max_results: int | None = None,
-        page_token: str | None = None,
+        self, name: str, filter: str | None = None, *, descending: bool = False,
+        max_results: int | None = None, page_token: str | None = None,
     ) -> Page[ModelVersion]:
-        """The versions of ``name``, optionally filtered."""
-        return self.search_versions(filter, name=name, max_results=max_results,
-                                    page_token=page_token)
+        """The versions of ``name``, optionally filtered; oldest first, or newest first
+        when ``descending``."""
+        return self.search_versions(filter, name=name, descending=descending,
+                                    max_results=max_results, page_token=page_token)
 
     @operation(Permission.READ)
     def search_versions(
-        self, filter: str | None = None, *, name: str | None = None,
+        self, filter: str | None = None, *, name: str | None = None, descending: bool = False,
         max_results: int | None = None, page_token: str | None = None,
     ) -> Page[ModelVersion]:
         """Versions (of every model, or of ``name``) matching the filter language.
 
         The filter is compiled to SQL (``storage.sql.filters``); only the rows whose match
         SQL cannot settle are evaluated here, so the meaning is the evaluator's on every
-        backend. Pages are in (name, version) order.
+        backend. Pages are in (name, version) order, or its reverse when ``descending``
+        (a keyset either way: a page token belongs to one direction).
         """
-        limit, cursor = check_max_results(max_results), decode_token(page_token, "versions", 2)
+        kind = "versions-desc" if descending else "versions"
+        limit, cursor = check_max_results(max_results), decode_token(page_token, kind, 2)
         expr = expressions.parse(filter) if filter else None
         with self.db.read() as conn:
             model_ids = [self._model(conn, name).id] if name is not None else None
@@ -246,12 +249,12 @@ class Catalog(UseCase):
 
             def fetch(after: Key | None, n: int | None) -> list[tuple[ModelVersion, bool]]:
                 rows = repo.list_versions(conn, model_ids=model_ids, condition=condition,
-                                          cursor=after, limit=n)
+                                          cursor=after, limit=n, descending=descending)
                 settled = [bool(r["sure"]) for r in rows]
                 return list(zip(self._versions(conn, rows, name), settled, strict=True))
 
             page = collect(fetch, lambda p: (p[0].name, p[0].version), limit, cursor,
-                           kind="versions", accept=lambda p: p[1] or prepared is None
+                           kind=kind, accept=None if prepared is None else lambda p: p[1]
                            or prepared.evaluate(p[0].filter_context()).passed)
             return Page([v for v, _ in page], page.next_page_token)
 

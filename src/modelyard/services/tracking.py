@@ -181,7 +181,7 @@ class Tracking(UseCase):
                 lambda after, n: load_runs(conn, repo.list_runs(
                     conn, experiment=experiment, status=status, cursor=after, limit=n)),
                 lambda r: (r.start_time, r.run_id), limit, cursor, kind="runs",
-                accept=lambda r: prepared is None or prepared.evaluate(
+                accept=None if prepared is None else lambda r: prepared.evaluate(
                     r.filter_context()).passed)
 
     @operation(Permission.READ)

@@ -8,13 +8,12 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from modelyard.domain.entities import AuditEvent, ModelVersion, RegisteredModel
+from modelyard.domain.entities import AuditEvent, ModelVersion
 from modelyard.domain.principal import Permission
 from modelyard.domain.times import parse_time
 from modelyard.errors import InvalidInput
 from modelyard.server import content_routes
 from modelyard.services.charts import Charts, MetricSample
-from modelyard.services.registry import Registry
 from modelyard.storage.content.manifest import Entry
 from modelyard.web import paths, svg
 from modelyard.web.views import (
@@ -76,7 +75,8 @@ def model_page(request: Request, v: SignedIn, name: str, page_token: str | None 
     reg = v.registry
     then = reg.history(name, at=parse_time(at)) if at else None
     model = reg.get_model(name)
-    versions, next_token = newest_first(reg, name, _below(page_token, model))
+    versions = reg.list_versions(name, descending=True, max_results=PAGE_SIZE,
+                                 page_token=page_token)
     listed = {x.version: x for x in versions}
 
     def version(number: int | None) -> ModelVersion | None:  # read only if not listed
@@ -90,37 +90,8 @@ def model_page(request: Request, v: SignedIn, name: str, page_token: str | None 
                   latest=latest, policy=reg.get_policy(name), columns=keys[:METRIC_COLUMNS],
                   metric_choices=keys, metric=chosen,
                   pending=reg.list_requests(name, status="pending"),
-                  next_token=next_token, at=at or "", then=then,
+                  next_token=versions.next_page_token, at=at or "", then=then,
                   may_roll_back=v.can(Permission.CONTRIBUTE) and production is not None)
-
-
-def _below(page_token: str | None, model: RegisteredModel) -> int:
-    """Where a page of versions starts: below the version number its token names (never
-    above the latest, so a made-up number cannot send the window on a long search)."""
-    top = (model.latest_version or 0) + 1
-    if page_token is None:
-        return top
-    if not page_token.isdigit() or int(page_token) < 1:
-        raise InvalidInput(f"invalid page token {page_token[:40]!r} for versions",
-                           hint="follow the page's own Next link")
-    return min(int(page_token), top)
-
-
-def newest_first(reg: Registry, name: str, below: int) -> tuple[list[ModelVersion], str | None]:
-    """One page of ``name``'s versions newest first: the ``PAGE_SIZE`` highest live
-    numbers under ``below``, and the token of the next page (the last number shown: a
-    keyset, so versions registered meanwhile never shift the pages).
-
-    The registry lists versions oldest first, so this reads the window of numbers just
-    under ``below`` and widens it while deleted versions leave it short of a page."""
-    span = PAGE_SIZE + 1
-    while True:
-        low = max(1, below - span)
-        found = reg.list_versions(name, f"version >= {low} and version < {below}")
-        if len(found) > PAGE_SIZE or low == 1:
-            page = found[::-1][:PAGE_SIZE]
-            return page, str(page[-1].version) if len(found) > PAGE_SIZE else None
-        span *= 4
 
 
 @routes.get("/models/{name}/chart.svg")

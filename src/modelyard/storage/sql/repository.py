@@ -215,9 +215,9 @@ _SEARCHED = [*(model_versions.c[c] for c in _SCALARS), _json_object(_JSON).label
 def list_versions(
     conn: Connection, *, model_ids: Iterable[int] | None = None,
     condition: Condition | None = None, cursor: Sequence[Any] | None = None,
-    limit: int | None = None,
+    limit: int | None = None, descending: bool = False,
 ) -> list[dict[str, Any]]:
-    """Live versions by (model name, number), narrowed by ``condition``
+    """Live versions by (model name, number), or its reverse, narrowed by ``condition``
     (``storage.sql.filters``), after ``cursor``: each a dict of the version's columns and
     its model's ``name``, with ``sure`` (whether SQL settled the match).
 
@@ -239,7 +239,7 @@ def list_versions(
         if not settled:
             query = query.add_columns(condition.sure.label("sure"))
     rows = conn.execute(keyset(query, [models.c.name, model_versions.c.version], cursor,
-                               limit)).all()
+                               limit, descending=descending)).all()
     if not rows:
         return []
     fields = rows[0]._fields
