@@ -8,7 +8,6 @@ non-ASCII strings, ``not`` over parts SQL cannot decide.
 from __future__ import annotations
 
 import dataclasses
-import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,10 +76,7 @@ def _registry(url: str, root: Path) -> Registry:
 
 def _load(reg: Registry, model_dir: Path) -> None:
     for v in VERSIONS:
-        metrics = v["metrics"]
-        if reg.db.dialect == "postgresql":  # its JSON refuses NaN and infinity
-            metrics = {k: m for k, m in metrics.items() if math.isfinite(m)}
-        reg.register("m", model_dir, params=v["params"], metrics=metrics, tags=v["tags"],
+        reg.register("m", model_dir, params=v["params"], metrics=v["metrics"], tags=v["tags"],
                      aliases=v.get("aliases", ()))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,17 @@ def test_a_run_its_artifact_and_a_version_made_from_it(
     assert version.digest == artifact.digest
     assert version.lineage["run_id"] == run.run_id and version.params == {"depth": 4}
     assert [d["source"] for d in version.lineage["datasets"]] == [str(data)]
+
+
+def test_nan_and_infinite_metrics_travel_both_ways(api: RegistryApi, model_dir: Path) -> None:
+    run = api.create_run("diverged")
+    api.log_metrics(run.run_id, {"loss": math.nan, "grad": math.inf})
+    version = api.register("d", model_dir, run=run.run_id, metrics={"low": -math.inf})
+    for found in (version, api.get_version("d", 1), api.search_versions("name = 'd'")[0]):
+        assert math.isnan(found.metrics["loss"]) and math.isnan(found.lineage["metrics"]["loss"])
+        assert (found.metrics["grad"], found.metrics["low"]) == (math.inf, -math.inf)
+    assert math.isnan(api.metric_history(run.run_id, "loss")[0].value)
+    assert api.verify_audit().ok
 
 
 def test_datasets_register_and_come_back_verified(api: RegistryApi, tmp_path: Path) -> None:

@@ -62,7 +62,9 @@ def delete(ctx: typer.Context, name: str) -> None:
 
 
 @app.command("rename")
-def rename(ctx: typer.Context, name: str, new_name: str, json: JsonOpt = False) -> None:
+def rename(ctx: typer.Context, name: str, new_name: Annotated[str, typer.Argument(
+        help="The model's new name (free: no live or deleted model holds it).")],
+           json: JsonOpt = False) -> None:
     """Rename a model (admins only); its versions, aliases, stages, policy, requests and
     history follow it, and the old name is free. Addresses with the old name stop working."""
     model = registry(ctx).rename_model(name, new_name)

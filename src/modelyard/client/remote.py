@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import types
 from collections.abc import Callable, Iterable
@@ -93,7 +94,10 @@ class RemoteRegistry(RegistryApi):
                 query = {k: v for k, v in (arguments or {}).items() if v is not None}
                 response = self.http.get(path, params=query)
             else:
-                response = self.http.post(path, json=arguments or {})
+                # json.dumps, not httpx's strict encoder: NaN and infinite metrics travel as
+                # the tokens the server's responses use too (and Python's json reads).
+                response = self.http.post(path, content=json.dumps(arguments or {}),
+                                          headers=_JSON_BODY)
         except httpx.TransportError as exc:
             raise StorageUnavailable(f"cannot reach the Modelyard server at {self.url}: {exc}",
                                      hint="check the URL and that the server is running"
@@ -104,6 +108,9 @@ class RemoteRegistry(RegistryApi):
 
     def close(self) -> None:
         self.http.close()
+
+
+_JSON_BODY = {"content-type": "application/json"}
 
 
 def _refused(operation: str, *args: Any, **kwargs: Any) -> Any:

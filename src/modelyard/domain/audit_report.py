@@ -9,6 +9,7 @@ facts both sides are reduced to, their comparison, and the report.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,9 +79,21 @@ def compare(state: Facts, log: Facts) -> list[Disagreement]:
             left, right = have.get(key, MISSING), said.get(key, MISSING)
             if key.startswith("@"):  # an alias that is absent is None on both sides
                 left, right = have.get(key), said.get(key)
-            if left != right:
+            if not _same(left, right):
                 found.append(Disagreement(kind, name, number, key, left, right))
     return found
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal, a NaN metric equal to NaN: the same fact on both sides, though ``nan != nan``
+    (and containers compare their NaNs as equal only when they are one object)."""
+    if isinstance(left, float) and isinstance(right, float):
+        return left == right or (math.isnan(left) and math.isnan(right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        return len(left) == len(right) and all(map(_same, left, right))
+    return bool(left == right)
 
 
 def _order(subject: Subject) -> tuple[str, str, int]:

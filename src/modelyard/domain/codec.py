@@ -36,8 +36,6 @@ class Record:
     __slots__ = ()
     computed: ClassVar[tuple[str, ...]] = ()
     """Properties encoded after the fields, under their own names (decoding ignores them)."""
-    # nan and inf metrics stay floats, as json.dumps writes them, instead of becoming null
-    __pydantic_config__: ClassVar[dict[str, Any]] = {"ser_json_inf_nan": "constants"}
 
     def to_dict(self) -> dict[str, Any]:
         return cast(dict[str, Any], encode(self))
@@ -75,7 +73,7 @@ def encode(obj: object) -> Any:
         tp = _generic(list, _item_type(obj))
     else:
         tp = type(obj)
-    return _adapter(tp).dump_python(obj, mode="json")
+    return _serializer(tp).dump_python([obj], mode="json")[0]
 
 
 def decode(tp: type[T], data: Any) -> T:
@@ -129,6 +127,18 @@ def _adapter(tp: Any) -> TypeAdapter[Any]:
     from pydantic import TypeAdapter
 
     return TypeAdapter(tp)
+
+
+@cache
+def _serializer(tp: Any) -> TypeAdapter[Any]:
+    """An adapter of ``list[tp]`` that keeps nan and inf as floats (as ``json.dumps``
+    writes them) wherever they are, ``Any``-typed lineage and audit values included.
+    Pydantic honours that setting only on an adapter's own config, which a dataclass
+    type may not take (and a stdlib dataclass's ``__pydantic_config__`` is not applied to
+    its ``Any`` fields): hence the list around it."""
+    from pydantic import ConfigDict, TypeAdapter
+
+    return TypeAdapter(list[tp], config=ConfigDict(ser_json_inf_nan="constants"))
 
 
 def _iso_times(schema: Any) -> None:

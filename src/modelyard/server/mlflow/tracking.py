@@ -267,9 +267,6 @@ def _log_points(registry: Registry, run_id: str, metrics: list[dict[str, Any]]) 
                 value, bool) or not isinstance(value, int | float):
             raise InvalidInput(f"invalid metric {str(point)[:120]}: expected a key, a numeric "
                                "value and an integer step")
-        if value != value:  # the registry's metric column holds numbers, and NaN is none
-            raise InvalidInput(f"metric {key!r} is NaN, which the registry does not store",
-                               hint="log a number, or leave the point out")
         owner = (places.logged_model(registry, point["model_id"]).run_id
                  if point.get("model_id") else run_id)
         if (owner, step) != target or key in batch:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidInput, StorageUnavailable
+from modelyard.storage.sql import json_values
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration. Checked against the migration scripts by a test; kept as a constant
 # so that opening a registry never imports Alembic (half a second of every CLI call).
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
@@ -113,7 +114,9 @@ class Database:
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             return engine
-        return create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        return create_engine(self.url, pool_pre_ping=True, connect_args={"connect_timeout": 10},
+                             json_serializer=json_values.dumps,
+                             json_deserializer=json_values.loads)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

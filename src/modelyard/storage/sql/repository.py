@@ -8,7 +8,6 @@ processes, SQLite or PostgreSQL) queue on that row and never collide or retry.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -29,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from modelyard.storage.sql import json_values
 from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
 from modelyard.storage.sql.filters import Condition, value_rows
 from modelyard.storage.sql.paging import keyset
@@ -244,7 +244,7 @@ def list_versions(
         return []
     fields = rows[0]._fields
     at = fields.index("values")
-    found: list[dict[str, Any]] = json.loads("[" + ",".join(r[at] for r in rows) + "]")
+    found: list[dict[str, Any]] = json_values.loads("[" + ",".join(r[at] for r in rows) + "]")
     for row, record in zip(rows, found, strict=True):
         record.update(zip(fields, row, strict=True))
         if settled:

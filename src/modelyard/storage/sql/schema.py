@@ -6,6 +6,7 @@ names are data, not keys: rows use surrogate ids so renames and soft deletes sta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -62,6 +64,21 @@ def utc_from_db(value: str | datetime) -> datetime:
 
 def _utc_or_none(value: str | datetime | None) -> datetime | None:
     return None if value is None else utc_from_db(value)
+
+
+class MetricValue(TypeDecorator[float]):
+    """A metric point: a double, NaN stored as NULL. SQLite keeps no NaN in a REAL column
+    (it reads as NULL), and a diverged run's ``loss = nan`` is still a point worth
+    keeping, so both backends store it alike."""
+
+    impl = Float
+    cache_ok = True
+
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> float | None:
+        return None if value is None or value != value else value
+
+    def process_result_value(self, value: float | None, dialect: Dialect) -> float:
+        return math.nan if value is None else value
 
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")

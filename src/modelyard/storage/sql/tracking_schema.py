@@ -11,7 +11,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from modelyard.storage.sql.schema import Id, JsonType, UTCDateTime, metadata
+from modelyard.storage.sql.schema import Id, JsonType, MetricValue, UTCDateTime, metadata
 
 RUN_ID_LENGTH = 32
 
@@ -73,7 +72,7 @@ run_metrics = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("run_id", String(RUN_ID_LENGTH), ForeignKey("runs.id"), nullable=False),
     Column("key", String(250), nullable=False),
-    Column("value", Float, nullable=False),
+    Column("value", MetricValue, nullable=True),  # NULL: NaN
     Column("step", Integer, nullable=False),
     Column("timestamp", UTCDateTime, nullable=False),
     Index("ix_run_metrics_run_key_step", "run_id", "key", "step"),
