@@ -112,6 +112,36 @@ def test_dataset_digest_edit_is_named(reg: Registry, tmp_path: Path) -> None:
         ("dataset", "iris", 1, "digest")}
 
 
+def test_user_and_token_edits_are_named(reg: Registry) -> None:
+    """An insider who cannot mint tokens through the registry edits the tables instead: makes
+    a viewer an admin, re-enables a disabled user, revives a revoked token, swaps a token's
+    stored hash for one they know the secret of, slips in a user the log never created."""
+    reg.create_user("root", role="admin")
+    reg.create_user("vi", role="viewer")
+    _, mallory_secret = reg.create_user("mallory", role="contributor")
+    spare, _ = reg.create_token(user="root", name="ci", expires="30d")
+    reg.revoke_token(spare.id)
+    reg.disable_user("mallory")
+    reg.set_role("vi", "reviewer")
+    assert reg.verify_audit().ok  # every change so far went through the registry
+    root_token = reg.list_tokens(user="root")[0].id
+    _sql(reg, "UPDATE users SET role = 'admin' WHERE name = 'vi'")
+    _sql(reg, "UPDATE users SET disabled_at = NULL WHERE name = 'mallory'")
+    _sql(reg, "UPDATE tokens SET revoked_at = NULL WHERE id = :t", t=spare.id)
+    _sql(reg, "UPDATE tokens SET secret_hash = :h WHERE id = :t", h="blake3:" + "2" * 64,
+         t=root_token)
+    _sql(reg, "INSERT INTO users (name, role, created_at, created_by) "
+              "VALUES ('eve', 'admin', '2026-01-01 00:00:00', 'eve')")
+    found = {(k, n, f, s, lg) for k, n, _, f, s, lg in _found(reg)}
+    assert {(k, n, f) for k, n, f, _, _ in found} == {
+        ("user", "vi", "role"), ("user", "mallory", "disabled"),
+        ("token", spare.id, "revoked"), ("token", root_token, "fingerprint"),
+        ("user", "eve", "exists")}
+    assert ("user", "vi", "role", "admin", "reviewer") in found
+    logged = json.dumps([e.to_dict() for e in reg.audit()])
+    assert mallory_secret.rsplit("_", 1)[1] not in logged  # shown once, never logged
+
+
 def test_a_busy_untouched_registry_raises_no_alarm(fraud: Registry, tmp_path: Path) -> None:
     fraud.set_tag("fraud", "reviewed", "yes", version=2)
     fraud.set_description("fraud", "card fraud scorer")

@@ -331,8 +331,10 @@ def test_every_change_is_audited_without_secrets_and_verify_still_passes(
         ("root", "user.create"), ("root", "token.create"), ("root", "token.create"),
         ("root", "user.role"), ("root", "token.revoke"), ("root", "user.disable"),
         ("modelyard", "access.denied"), ("modelyard", "access.denied")]
+    fingerprint = (events[4].after or {}).pop("fingerprint")  # of the stored hash
     assert events[4].after == {"user": "cy", "token": made.id, "name": "ci",
                                "expires_at": made.expires_at.isoformat() if made.expires_at else ""}
+    assert fingerprint.startswith("blake3:") and fingerprint.split(":")[1] not in cy_token
     assert (events[5].before, events[5].after) == ({"user": "cy", "role": "contributor"},
                                                    {"user": "cy", "role": "reviewer"})
     assert [e.after for e in events[-2:]] == [

@@ -18,7 +18,7 @@ from modelyard.domain.policy import ChainReport
 
 Subject = tuple[str, str, int | None]
 """(kind, name, number): ("model", "fraud", None), ("version", "fraud", 2),
-("policy", "fraud", 1), ("dataset", "iris", 3)."""
+("policy", "fraud", 1), ("dataset", "iris", 3), ("user", "ana", None), ("token", ID, None)."""
 Facts = dict[Subject, dict[str, Any]]
 """Per subject, field → value. The log side holds only the fields its events recorded."""
 
@@ -46,7 +46,8 @@ class Disagreement(Record):
     computed = ("message",)
 
     def describe(self) -> str:
-        subject = f"{self.kind} {self.name!r}" if self.kind in ("model", "dataset") else (
+        subject = f"{self.kind} {self.name!r}" if self.kind in (
+            "model", "dataset", "user", "token") else (
             f"model {self.name!r} {self.kind} {self.number}")
         if self.kind == "dataset" and self.number is not None:
             subject += f" version {self.number}"

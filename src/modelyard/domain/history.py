@@ -46,6 +46,10 @@ POLICY_FIELDS = ("approvals", "reviewers", "gates", "allow_self_approval",
                  "rollback_needs_approval")
 ANNOTATIONS = ("tags.set", "tags.delete", "description.set")
 VERSION_CHANGES = ("version.transition", "version.rollback", *ANNOTATIONS)
+ACCESS_EVENTS = frozenset({"user.create", "user.role", "user.disable", "token.create",
+                           "token.revoke"})
+USER_FIELDS = ("role", "disabled")
+TOKEN_FIELDS = ("user", "expires_at", "fingerprint")
 DATASET_FIELDS = ("digest", "kind", "artifact_name", "size", "file_count", "source",
                   "description", "tags")
 
@@ -63,6 +67,9 @@ def logged_facts(events: Iterable[AuditEvent]) -> Facts:
         if action == "dataset.register" and "dataset" in after and "version" in after:
             data = facts.setdefault(("dataset", str(after["dataset"]), int(after["version"])), {})
             data.update({"exists": True, **{k: after[k] for k in DATASET_FIELDS if k in after}})
+            continue
+        if action in ACCESS_EVENTS:
+            _access(facts, action, after)
             continue
         if name is None:
             continue
@@ -97,6 +104,23 @@ def logged_facts(events: Iterable[AuditEvent]) -> Facts:
             elif action in VERSION_CHANGES:
                 version.update({k: v for k, v in after.items() if k in VERSION_FIELDS})
     return facts
+
+
+def _access(facts: Facts, action: str, after: dict[str, Any]) -> None:
+    """Users and tokens as their events left them: a row the log never created (an admin
+    slipped into ``users``), a role or a token's secret changed behind its back, is then a
+    disagreement like an edited version."""
+    if action.startswith("user.") and "user" in after:
+        user = facts.setdefault(("user", str(after["user"]), None), {"exists": True})
+        if action == "user.create":
+            user["disabled"] = False
+        user.update({k: after[k] for k in USER_FIELDS if k in after})
+    elif "token" in after:
+        token = facts.setdefault(("token", str(after["token"]), None), {"exists": True})
+        if action == "token.create":
+            token.update(revoked=False, **{k: after[k] for k in TOKEN_FIELDS if k in after})
+        else:
+            token["revoked"] = True
 
 
 def _rename(facts: Facts, old: str, new: str) -> None:

@@ -130,11 +130,13 @@ def _add_user(conn: Connection, name: str, role: Role, who: Actor, now: datetime
 def _issue(conn: Connection, owner: access.UserRow, name: str, expires_at: datetime | None,
            who: Actor, now: datetime) -> tuple[Token, str]:
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    secret_hash = _hash(secret)
     access.insert_token(conn, token_id=token_id, user_id=owner.id, name=name,
-                        secret_hash=_hash(secret), at=now, by=who.user, expires_at=expires_at)
+                        secret_hash=secret_hash, at=now, by=who.user, expires_at=expires_at)
     audit.record(conn, at=now, actor=who, action="token.create",
                  after={"user": owner.name, "token": token_id, "name": name,
-                        "expires_at": expires_at.isoformat() if expires_at else None})
+                        "expires_at": expires_at.isoformat() if expires_at else None,
+                        "fingerprint": access.secret_fingerprint(secret_hash)})
     token = Token(id=token_id, user=owner.name, name=name, status=TokenStatus.ACTIVE,
                   created_at=now, created_by=who.user, expires_at=expires_at)
     return token, format_token(token_id, secret)

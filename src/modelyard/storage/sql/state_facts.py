@@ -12,13 +12,16 @@ from sqlalchemy import Connection, func, select
 
 from modelyard.domain.audit_report import Facts
 from modelyard.domain.history import DATASET_FIELDS, POLICY_FIELDS, VERSION_FIELDS
+from modelyard.storage.sql import access_schema
+from modelyard.storage.sql.access_repository import secret_fingerprint
 from modelyard.storage.sql.datasets_schema import dataset_versions, datasets
 from modelyard.storage.sql.governance_schema import model_policies
 from modelyard.storage.sql.schema import aliases, model_versions, models
 
 
 def current_facts(conn: Connection) -> Facts:
-    """Every model, version (deleted ones too), alias, policy and dataset version as stored."""
+    """Every model, version (deleted ones too), alias, policy, dataset version, user and
+    token as stored."""
     facts: Facts = {}
     names: dict[int, str] = {}
     for m in conn.execute(select(models)):
@@ -51,7 +54,21 @@ def current_facts(conn: Connection) -> Facts:
     for d in conn.execute(select(dataset_versions)):
         facts[("dataset", dataset_names[int(d.dataset_id)], int(d.version))] = {
             "exists": True, **{k: getattr(d, k) for k in DATASET_FIELDS}}
+    _access_facts(conn, facts)
     return facts
+
+
+def _access_facts(conn: Connection, facts: Facts) -> None:
+    users: dict[int, str] = {}
+    for u in conn.execute(select(access_schema.users)):
+        users[int(u.id)] = u.name
+        facts[("user", u.name, None)] = {"exists": True, "role": u.role,
+                                         "disabled": u.disabled_at is not None}
+    for t in conn.execute(select(access_schema.tokens)):
+        facts[("token", t.id, None)] = {
+            "exists": True, "user": users[int(t.user_id)], "revoked": t.revoked_at is not None,
+            "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+            "fingerprint": secret_fingerprint(t.secret_hash)}
 
 
 def _json(value: Any) -> Any:
