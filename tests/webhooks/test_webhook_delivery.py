@@ -4,6 +4,7 @@ delivered, signed how, retried and paused when, in which order, and by which wor
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import threading
@@ -93,6 +94,25 @@ def test_promotion_delivers_one_signed_transition(reg: Registry, hook_env: Recei
     [logged] = reg.list_deliveries(hook.id)
     assert (logged.status_code, logged.event_id, logged.response) == (
         200, event["id"], '{"received": 1}')
+
+
+def test_a_nan_metric_reaches_the_receiver_as_strict_json(reg: Registry, hook_env: Receiver,
+                                                          model_dir: Path) -> None:
+    """JSON has no NaN: a diverged run's metric is spelt "NaN" so any receiver parses it."""
+    reg.create_webhook(hook_env.url, ["version.register"])
+    reg.register("fraud", model_dir, metrics={"loss": float("nan"), "top": float("inf")})
+    delivering = worker(reg)
+    try:
+        assert [d.ok for d in delivering.run_once()] == [True]
+    finally:
+        delivering.close()
+    [got] = hook_env.requests
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} is not JSON")
+
+    body = json.loads(got.body, parse_constant=refuse)
+    assert body["data"]["after"]["metrics"] == {"loss": "NaN", "top": "Infinity"}
 
 
 def test_fails_three_times_then_succeeds_on_the_fourth(reg: Registry, hook_env: Receiver

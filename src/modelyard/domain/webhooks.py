@@ -26,6 +26,7 @@ from urllib.parse import SplitResult, quote, urlsplit
 
 from modelyard.domain.codec import Record
 from modelyard.domain.entities import AuditEvent
+from modelyard.domain.nonfinite import as_text, spell_nonfinite
 from modelyard.errors import InvalidInput, Unauthenticated
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -186,8 +187,11 @@ def ping_body(ping_id: str, webhook_id: int, at: datetime) -> dict[str, Any]:
 
 
 def encode_body(body: dict[str, Any]) -> bytes:
-    """The exact bytes sent and signed (receivers verify these bytes, never a re-encoding)."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    """The exact bytes sent and signed (receivers verify these bytes, never a re-encoding):
+    strict JSON, a NaN or infinite metric spelt ``"NaN"``/``"Infinity"``/``"-Infinity"``
+    so any receiver's parser reads it."""
+    return json.dumps(spell_nonfinite(body, as_text), sort_keys=True, separators=(",", ":"),
+                      default=str, allow_nan=False).encode()
 
 
 def _link(event: AuditEvent, public_url: str | None) -> str | None:

@@ -11,27 +11,18 @@ A stored object whose only key is ``$float`` is read as that number.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
+
+from modelyard.domain.nonfinite import as_text, spell_nonfinite
 
 _MARK = "$float"
 _TOKEN = f'"{_MARK}"'
 _TOKEN_BYTES = _TOKEN.encode()
 
 
-def _portable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return {_MARK: json.dumps(value)}
-    if isinstance(value, dict):
-        return {k: _portable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_portable(v) for v in value]
-    return value
-
-
 def dumps(value: Any) -> str:
     """``value`` as JSON that PostgreSQL accepts: non-finite floats marked."""
-    return json.dumps(_portable(value))
+    return json.dumps(spell_nonfinite(value, lambda number: {_MARK: as_text(number)}))
 
 
 def _restore(obj: dict[str, Any]) -> Any:
