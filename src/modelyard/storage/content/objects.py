@@ -294,20 +294,14 @@ class ObjectStore:
             return {d for d, size in present.items() if size == sizes[d] or
                     chunked.list_intact(self, d, sizes[d], size)}
 
-        def trusted(digest: str) -> bool:
+        def read_back(digest: str, st: os.stat_result) -> bool:
+            """Whether an object the stat could not vouch for is intact, by reading it."""
             path = self._path(digest)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                return False
             if st.st_size != sizes[digest]:
                 listed = chunked.list_intact(self, digest, sizes[digest], st.st_size)
                 if listed:  # a chunk list: young again, so a gc keeps it and its chunks
                     refresh(path, digest, st)
                 return listed
-            if is_sealed(st, digest) and not rehash:
-                refresh(path, digest, st)
-                return True
             try:
                 intact = self.verify(digest)
             except NotFound:
@@ -317,9 +311,23 @@ class ObjectStore:
                 refresh(path, digest, st)
             return intact
 
-        digests = sorted(sizes)
-        return {d for d, ok in zip(digests, run_parallel(trusted, digests, workers),
-                                   strict=True) if ok}
+        # A stat each, in this thread (handing a stat to a worker costs more than the stat);
+        # only objects that must be read (a chunk list, a broken seal) go to threads.
+        sealed: set[str] = set()
+        unsure: list[tuple[str, os.stat_result]] = []
+        for digest in sorted(sizes):
+            path = self._path(digest)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if st.st_size == sizes[digest] and is_sealed(st, digest) and not rehash:
+                refresh(path, digest, st)
+                sealed.add(digest)
+            else:
+                unsure.append((digest, st))
+        checked = run_parallel(lambda found: read_back(*found), unsure, workers)
+        return sealed | {d for (d, _), ok in zip(unsure, checked, strict=True) if ok}
 
     def size(self, digest: str) -> int:
         """The content's size (a chunked file's whole size, not its list's)."""
