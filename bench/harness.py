@@ -69,8 +69,10 @@ def empty_dir(path: Path) -> Path:
 
 
 def tool_env(**extra: str) -> dict[str, str]:
-    """The environment of every measured process: no telemetry, the bench package importable."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MLFLOW_DISABLE_TELEMETRY": "true",
+    """The environment of every measured process: no telemetry, the bench package importable,
+    and this checkout's ``src`` ahead of the installed one, so a worktree measures its own code."""
+    path = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])
+    env = {**os.environ, "PYTHONPATH": path, "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench",
            "GIT_AUTHOR_EMAIL": "bench@localhost", "GIT_COMMITTER_NAME": "bench",
            "GIT_COMMITTER_EMAIL": "bench@localhost", "PYTHONWARNINGS": "ignore"}

@@ -121,9 +121,9 @@ def _count_hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     hashed: list[str] = []
     real = state_cache.hash_files  # type: ignore[attr-defined]
 
-    def counting(paths: Any, workers: int | None = None) -> list[str]:
+    def counting(paths: Any, workers: int | None = None, **kw: Any) -> list[str]:
         hashed.extend(os.fspath(p) for p in paths)
-        return real(paths, workers)
+        return real(paths, workers, **kw)
 
     monkeypatch.setattr(state_cache, "hash_files", counting)
     return hashed

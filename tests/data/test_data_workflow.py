@@ -155,9 +155,9 @@ def test_re_add_after_one_change_scans_once_and_hashes_only_that_file(
     scans: list[str] = []
     real_hash, real_scan = state_cache.hash_files, scan.scan_directory  # type: ignore[attr-defined]
 
-    def hashing(paths: list[str], workers: int | None = None) -> list[str]:
+    def hashing(paths: list[str], workers: int | None = None, **kw: Any) -> list[str]:
         hashed.extend(paths)
-        return real_hash(paths, workers)
+        return real_hash(paths, workers, **kw)
 
     def scanning(*args: Any) -> list[ScannedFile]:
         scans.append(os.fspath(args[0]))

@@ -1,9 +1,10 @@
 """Finding 6 of issue 9: a committed version survives a power loss.
 
 A power cut cannot be staged in a test, so these tests record what reaches the disk and
-in which order: every object file is fsynced before it is renamed into place, the folders
-it was renamed into are fsynced after that, and all of it happens before the metadata
-transaction that names the objects commits. SQLite commits sync the WAL (FULL).
+in which order: every object file reaches the disk before it is renamed into place (its
+own fsync, or a filesystem sync after its last write, the seal), the folders it was renamed
+into are fsynced after that, and all of it happens before the metadata transaction that
+names the objects commits. SQLite commits sync the WAL (FULL).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import event, text
 
 from modelyard.services.registry import Registry
+from modelyard.storage.content import durability
 from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.sql.database import Database
 
@@ -23,13 +25,28 @@ def _fd_path(fd: int) -> str:
     return os.readlink(f"/proc/self/fd/{fd}")
 
 
-@pytest.fixture
-def disk_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
-    """``("fsync", path)`` once a sync has completed and ``("rename", target, source)`` once
-    a rename has, in that order; one entry per event, so writer threads cannot interleave
-    the halves of an event."""
+@pytest.fixture(params=["syncfs", "no syncfs"])
+def disk_log(request: pytest.FixtureRequest,
+             monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """``("fsync", path)`` or ``("syncfs", path)`` once a sync has completed, ``("utime",
+    path)`` once a file is sealed and ``("rename", target, source)`` once a rename has, in
+    that order; one entry per event, so writer threads cannot interleave the halves of an
+    event. Run with and without the filesystem sync (which not every system has)."""
     log: list[tuple[str, ...]] = []
-    real_fsync, real_replace = os.fsync, os.replace
+    real_fsync, real_replace, real_utime = os.fsync, os.replace, os.utime
+    real_syncfs = durability.sync_filesystem
+    available = request.param == "syncfs"
+
+    def sync_filesystem(path: str) -> bool:
+        if not available:
+            return False
+        assert real_syncfs(path)
+        log.append(("syncfs", path))
+        return True
+
+    def utime(path: str, *args: object, **kwargs: object) -> None:
+        real_utime(path, *args, **kwargs)  # type: ignore[arg-type]
+        log.append(("utime", os.fspath(path)))
 
     def fsync(fd: int) -> None:
         path = _fd_path(fd)
@@ -42,17 +59,28 @@ def disk_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "utime", utime)
+    monkeypatch.setattr(durability, "sync_filesystem", sync_filesystem)
     return log
 
 
+def _synced(log: list[tuple[str, ...]], source: str) -> bool:
+    """Whether ``log`` shows ``source``'s data on disk: fsynced, or sealed (its last write)
+    and then a whole filesystem synced."""
+    if ("fsync", source) in log:
+        return True
+    sealed = [i for i, event in enumerate(log) if event == ("utime", source)]
+    return bool(sealed) and any(event[0] == "syncfs" for event in log[sealed[-1] + 1:])
+
+
 def _check_durable_before(log: list[tuple[str, ...]], objects: Path, end: int) -> int:
-    """Every object renamed into ``objects`` before ``end`` was fsynced before its rename
-    and its folder after; returns how many objects were checked."""
+    """Every object renamed into ``objects`` before ``end`` reached the disk before its
+    rename and its folder after; returns how many objects were checked."""
     checked = 0
     for i, (what, path, *source) in enumerate(log[:end]):
         if what != "rename" or not path.startswith(str(objects) + os.sep):
             continue
-        assert ("fsync", source[0]) in log[:i], f"{path} was renamed before its data was synced"
+        assert _synced(log[:i], source[0]), f"{path} was renamed before its data was synced"
         assert ("fsync", os.path.dirname(path)) in log[i + 1:end], (
             f"{path}'s folder entry was not synced before the commit")
         checked += 1

@@ -95,6 +95,9 @@ def test_hash_files_keeps_order(tmp_path: Path) -> None:
         path.write_bytes(blob)
         paths.append(path)
     assert hash_files(paths, workers=4) == [reference(b) for b in blobs]
+    # with sizes, the small ones are hashed in this thread meanwhile: same digests, same order
+    sizes = [len(b) for b in blobs]
+    assert hash_files(paths, workers=4, sizes=sizes) == [reference(b) for b in blobs]
     assert hash_files([]) == []
 
 

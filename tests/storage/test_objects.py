@@ -340,9 +340,9 @@ def test_state_cache_skips_rehashing_unchanged_trees(
 ) -> None:
     hashed: list[str] = []
 
-    def counting(paths: Sequence[str], workers: int | None = None) -> list[str]:
+    def counting(paths: Sequence[str], workers: int | None = None, **kw: Any) -> list[str]:
         hashed.extend(map(os.fspath, paths))
-        return hash_files(paths, workers)
+        return hash_files(paths, workers, **kw)
 
     monkeypatch.setattr("modelyard.storage.index.state_cache.hash_files", counting)
     with StateCache(tmp_path / "state.db") as cache:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,9 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every path the state cache actually hashes."""
     calls: list[str] = []
 
-    def counting(paths: Sequence[str], workers: int | None = None) -> list[str]:
+    def counting(paths: Sequence[str], workers: int | None = None, **kw: Any) -> list[str]:
         calls.extend(os.fspath(p) for p in paths)
-        return hash_files(paths, workers)
+        return hash_files(paths, workers, **kw)
 
     monkeypatch.setattr("modelyard.storage.index.state_cache.hash_files", counting)
     return calls

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -21,6 +21,11 @@ from modelyard.errors import InvalidInput
 DIGEST_PREFIX = "blake3:"
 CHUNK_SIZE = 8 * 1024 * 1024
 MULTITHREAD_THRESHOLD = 64 * 1024 * 1024
+# Files below this size are hashed (and stored, see ``ObjectStore.put_listed``) in the
+# calling thread: for them a thread hand-off, and the GIL passed back and forth at every
+# system call, costs more than the work (70,000 files of 300 B: 0.9 s in one thread,
+# 5.3 s in six); from about this size on, threads overlap reads with hashing.
+SMALL_FILE = 64 * 1024
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed; may be called from worker threads."""
@@ -97,16 +102,23 @@ def hash_files(
     paths: Iterable[str | os.PathLike[str]],
     workers: int | None = None,
     progress: Progress | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[str]:
     """Digests of many files, in order, hashed in parallel threads.
 
     BLAKE3 and file reads both release the GIL, so threads overlap I/O with hashing.
+    With ``sizes`` (as a scan saw them), files below ``SMALL_FILE`` are hashed in this
+    thread meanwhile.
     """
     paths = list(paths)
-    if len(paths) <= 1:
+    sizes = [SMALL_FILE] * len(paths) if sizes is None else sizes
+    threaded = [p for p, size in zip(paths, sizes, strict=True) if size >= SMALL_FILE]
+    if len(threaded) <= 1:
         return [hash_file(p, progress) for p in paths]
     with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        return list(pool.map(lambda p: hash_file(p, progress), paths))
+        pending = {p: pool.submit(hash_file, p, progress) for p in threaded}
+        return [pending[p].result() if size >= SMALL_FILE else hash_file(p, progress)
+                for p, size in zip(paths, sizes, strict=True)]
 
 
 def copy_and_hash(

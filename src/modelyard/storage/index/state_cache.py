@@ -135,7 +135,9 @@ def hash_scanned(files: Sequence[ScannedFile], cache: StateCache | None,
     """Digests of scanned files by ``abspath``: the scan's stats (taken before hashing, as
     above) serve as the cache key, so tens of thousands of files are not stat'ed twice."""
     if cache is None:
-        return hash_paths_cached([f.abspath for f in files], None, workers)
+        paths = [f.abspath for f in files]
+        return dict(zip(paths, hash_files(paths, workers, sizes=[f.size for f in files]),
+                        strict=True))
     return _hash_keyed([(f.abspath, f.abspath, _stat_key(f.inode, f.size, f.mtime_ns))
                         for f in files], cache, workers)
 
@@ -152,7 +154,8 @@ def _hash_keyed(items: list[tuple[str, str, StatKey]], cache: StateCache,
             misses.append(item)
         else:
             result[item[0]] = digest
-    digests = hash_files([path for path, _, _ in misses], workers)
+    digests = hash_files([path for path, _, _ in misses], workers,
+                         sizes=[size for _, _, (_, size, _) in misses])
     cache.record([(absolute, *key, digest)
                    for (_, absolute, key), digest in zip(misses, digests, strict=True)])
     result.update((path, digest) for (path, _, _), digest in zip(misses, digests, strict=True))
