@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import random
 import stat
 import time
@@ -278,9 +279,10 @@ def test_a_file_changed_after_it_was_cut_stores_no_list(served: Served,
     source = tmp_path / "big.bin"
     source.write_bytes(_data(200_000, seed=6))
 
-    def edit(_: int) -> None:  # first called before any chunk is sent
-        if source.read_bytes()[:4] != b"edit":
+    def edit(sent: int) -> None:  # the file is cut; its first chunk has just been read
+        if sent and source.read_bytes()[-4:] != b"edit":
             with open(source, "r+b") as f:
+                f.seek(-4, os.SEEK_END)
                 f.write(b"edit")
 
     with pytest.raises(IntegrityError, match="changed while being stored"):
