@@ -225,12 +225,12 @@ def test_a_failed_local_chunk_write_leaves_no_temporary_file(
 def test_many_objects_go_in_at_once_each_verified(store: ObjectStore) -> None:
     data = [random.Random(n).randbytes(n * 1000) for n in range(1, 9)]
     store.put_bytes(data[0])  # already there: skipped
-    assert store.put_many((hash_bytes(d), d) for d in data) == len(data) - 1
+    assert store.put_many((hash_bytes(d), [d]) for d in data) == len(data) - 1
     assert all(store.verify(hash_bytes(d)) for d in data)
     good, bad, after = b"kept", b"the real bytes", b"never reached"
     with pytest.raises(IntegrityError):
-        store.put_many(iter([(hash_bytes(good), good), (hash_bytes(bad), b"other bytes"),
-                             (hash_bytes(after), after)]))
+        store.put_many(iter([(hash_bytes(good), [good]), (hash_bytes(bad), [b"other bytes"]),
+                             (hash_bytes(after), [after])]))
     assert store.exists(hash_bytes(good))
     assert not store.exists(hash_bytes(bad)) and not store.exists(hash_bytes(after))
     if store.is_local:
@@ -248,7 +248,7 @@ def test_many_objects_sync_each_folder_once_and_replace_a_damaged_one(
     synced: list[str] = []
     real = durability.fsync_dir
     monkeypatch.setattr(durability, "fsync_dir", lambda path: synced.append(path) or real(path))
-    assert store.put_many((hash_bytes(d), d) for d in data) == len(data)
+    assert store.put_many((hash_bytes(d), [d]) for d in data) == len(data)
     folders = {os.path.dirname(store.local_path(hash_bytes(d))) for d in data}
     # every object's folder, and the store's (new folders in it), each once
     assert sorted(synced) == sorted(folders | {store.root})

@@ -30,6 +30,7 @@ ever reaches a store path.
 from __future__ import annotations
 
 import io
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from itertools import chain
 from typing import Any
@@ -48,6 +49,7 @@ from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import ChunkList
 from modelyard.storage.content.chunked import ChunkedReader, list_at
 from modelyard.storage.content.hashing import (
+    Pieces,
     format_digest,
     hash_stream,
     new_hasher,
@@ -330,19 +332,18 @@ def _store_frames(store: ObjectStore, body: _Body) -> tuple[int, int]:
     """Store the batch's objects as their frames arrive; ``(received, stored)`` counts
     them. A frame that is malformed, cut short or does not hash to its digest ends the
     batch (InvalidInput); every object before it is whole and kept."""
-    reader = io.BufferedReader(body, _PIECE)
     received = 0
 
-    def frames() -> Iterator[tuple[str, bytes]]:
+    def frames() -> Iterator[tuple[str, Pieces]]:
         nonlocal received
-        while header := reader.readline(_FRAME_HEADER):
+        while header := body.line(_FRAME_HEADER):
             digest, size = _frame_header(header)
-            data = reader.read(size)
-            if len(data) != size:
+            pieces = body.take(size)
+            if sum(len(piece) for piece in pieces) != size:
                 raise InvalidInput(f"the batch ends inside the frame of {digest}",
                                    digest=digest)
             received += 1
-            yield digest, data
+            yield digest, pieces
 
     try:
         stored = store.put_many(frames())
@@ -377,13 +378,16 @@ async def _read_at_most(stream: AsyncIterator[bytes], limit: int) -> bytes:
 
 class _Body(io.RawIOBase):
     """The request body as a blocking stream, for the store's writer in a worker thread:
-    each read waits on the event loop for up to ``_PIECE`` bytes, so no more than that is
-    held whatever the body's size."""
+    it waits on the event loop only when what arrived is not enough, and hands bytes on
+    in the pieces the server received them in (``take``), so a batch's objects are hashed
+    and written without being copied together. It holds at most the bytes asked for (a
+    frame, or ``_PIECE`` for ``readinto``) plus one received piece."""
 
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
         super().__init__()
         self._stream = stream
-        self._rest = memoryview(b"")  # what arrived and was not read yet (no copy to slice)
+        self._pieces: deque[memoryview] = deque()  # arrived, not taken yet
+        self._held = 0
         self._done = False
 
     def readable(self) -> bool:
@@ -391,15 +395,46 @@ class _Body(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if not self._rest and not self._done:
-            self._rest = memoryview(anyio.from_thread.run(self._gather,
-                                                          min(len(view), _PIECE)))
-        n = min(len(view), len(self._rest))
-        view[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
+        n = 0
+        for piece in self.take(min(len(view), _PIECE)):
+            view[n:n + len(piece)] = piece
+            n += len(piece)
         return n
 
-    async def _gather(self, wanted: int) -> bytes:
+    def take(self, wanted: int) -> list[memoryview]:
+        """The next ``wanted`` bytes (fewer only where the body ends), as views of the
+        pieces they arrived in."""
+        self._fill(wanted)
+        taken: list[memoryview] = []
+        while wanted and self._pieces:
+            piece = self._pieces.popleft()
+            if len(piece) > wanted:
+                self._pieces.appendleft(piece[wanted:])
+                piece = piece[:wanted]
+            taken.append(piece)
+            wanted -= len(piece)
+            self._held -= len(piece)
+        return taken
+
+    def line(self, limit: int) -> bytes:
+        """The bytes up to and including the next newline, or the first ``limit`` bytes
+        if none comes before (b"" at the end of the body)."""
+        self._fill(limit)
+        head = bytearray()
+        for piece in self._pieces:
+            head += piece[:limit - len(head)]
+            if len(head) == limit:
+                break
+        end = head.find(b"\n")
+        return b"".join(self.take(len(head) if end < 0 else end + 1))
+
+    def _fill(self, wanted: int) -> None:
+        while self._held < wanted and not self._done:
+            for piece in anyio.from_thread.run(self._gather, wanted - self._held):
+                self._pieces.append(memoryview(piece))
+                self._held += len(piece)
+
+    async def _gather(self, wanted: int) -> list[bytes]:
         parts: list[bytes] = []
         total = 0
         while total < wanted:
@@ -410,7 +445,7 @@ class _Body(io.RawIOBase):
                 break
             parts.append(piece)
             total += len(piece)
-        return b"".join(parts)
+        return parts
 
 
 # -- reading -------------------------------------------------------------------------------

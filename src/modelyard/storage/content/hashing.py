@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -21,6 +21,9 @@ from modelyard.errors import InvalidInput
 DIGEST_PREFIX = "blake3:"
 CHUNK_SIZE = 8 * 1024 * 1024
 MULTITHREAD_THRESHOLD = 64 * 1024 * 1024
+
+Pieces = Sequence[bytes | memoryview]
+"""An object's bytes in the pieces they arrived in (a request body's), never joined."""
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed; may be called from worker threads."""
@@ -69,6 +72,14 @@ def new_hasher(size_hint: int | None = None) -> blake3:
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
     return format_digest(new_hasher(len(data)).update(data).hexdigest())
+
+
+def hash_pieces(pieces: Pieces) -> str:
+    """The digest of the pieces' bytes in order, hashed where they lie."""
+    hasher = new_hasher()
+    for piece in pieces:
+        hasher.update(piece)
+    return format_digest(hasher.hexdigest())
 
 
 def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
