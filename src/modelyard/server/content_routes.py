@@ -47,7 +47,12 @@ from modelyard.errors import IntegrityError, InvalidInput, PermissionDenied, Una
 from modelyard.server.auth import audit_refusal, principal_of
 from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import ChunkList
-from modelyard.storage.content.chunked import ChunkedReader, list_at
+from modelyard.storage.content.chunked import (
+    ChunkedReader,
+    explain_mismatch,
+    list_at,
+    unchecked_reader,
+)
 from modelyard.storage.content.hashing import (
     Pieces,
     format_digest,
@@ -319,8 +324,7 @@ def _store_chunk_list(store: ObjectStore, address: str, document: bytes) -> None
                            digest=address, chunks=wrong[:100])
     # One hash of the whole file proves every chunk too, so they are read unhashed; and
     # single-threaded, as BLAKE3's pool woken per ~1 MiB chunk costs more than it saves.
-    with ChunkedReader(store, listed, lambda chunk, n: store.get_bytes(
-            chunk, max_size=n, verified=False)) as chunks:
+    with unchecked_reader(store, listed) as chunks:
         actual, _ = hash_stream(chunks)
     if actual != address:
         raise InvalidInput(f"the chunks listed assemble into {actual}, not {address}",
@@ -454,21 +458,22 @@ def _verified_pieces(store: ObjectStore, address: str, listed: ChunkList | None,
                      start: int, stop: int) -> Iterator[bytes]:
     """Bytes ``[start, stop)`` of the content, none of them unverified for long: a whole
     object is hashed to its end, past the range, and its last piece is held back until it
-    verified; a chunked file is read chunk by chunk, each verified before any of its bytes
-    is sent (a range reads only the chunks it covers), and read whole it is also hashed
-    whole, its last piece held back likewise. A mismatch raises, which cuts the response
-    off. The whole-file hasher here is single-threaded: it is fed a chunk at a time, and
-    BLAKE3's thread pool woken for each ~1 MiB update costs more CPU than it saves."""
+    verified; so is a chunked file read whole (its chunks read unhashed: the one hash of
+    the whole file proves them all), while a range of one reads only the chunks it
+    covers, each verified before any of its bytes is sent. A mismatch raises, which cuts
+    the response off. The whole-file hasher here is single-threaded: it is fed a chunk at
+    a time, and BLAKE3's thread pool woken for each ~1 MiB update costs more CPU than it
+    saves."""
     reader: io.RawIOBase
     whole: Any = None
-    if listed is not None:
+    if listed is not None and (start, stop) == (0, listed.size):
+        reader, whole = unchecked_reader(store, listed), new_hasher()
+    elif listed is not None:
         covering = [(offset, chunk, n) for offset, chunk, n in listed.ranges()
                     if offset < stop and start < offset + n]
         base = covering[0][0] if covering else 0
         reader = ChunkedReader(store, ChunkList(address, sum(n for _, _, n in covering),
                                                 tuple((c, n) for _, c, n in covering)))
-        if (start, stop) == (0, listed.size):
-            whole = new_hasher()
         start, stop = start - base, stop - base
     else:
         reader = store.open_verified(address)
@@ -485,6 +490,7 @@ def _verified_pieces(store: ObjectStore, address: str, listed: ChunkList | None,
                     yield held
                 held = piece[low:high]
         if whole is not None and (actual := format_digest(whole.hexdigest())) != address:
+            explain_mismatch(store, reader)  # names the damaged chunk, if one is
             raise IntegrityError(f"object {address} is damaged: its chunks assemble into "
                                  f"{actual}", digest=address)
         if held is not None:

@@ -300,8 +300,17 @@ def open_raw(store: ObjectStore, digest: str, raw: io.BufferedIOBase,
         raw.seek(0)
         return raw
     raw.close()
-    load = None if check_chunks else (lambda chunk, n: _read_chunk(store, digest, chunk, n))
-    return ChunkedReader(store, listed, load)  # type: ignore[return-value]
+    if check_chunks:
+        return ChunkedReader(store, listed)  # type: ignore[return-value]
+    return unchecked_reader(store, listed)  # type: ignore[return-value]
+
+
+def unchecked_reader(store: ObjectStore, listed: ChunkList) -> ChunkedReader:
+    """The chunks of ``listed`` read as stored, not hashed one by one: for a caller that
+    hashes the whole file and acts on none of it before that hash matched (a missing
+    chunk or one of the wrong size is still IntegrityError naming the file)."""
+    return ChunkedReader(store, listed, lambda chunk, n: _read_chunk(store, listed.digest,
+                                                                      chunk, n))
 
 
 def explain_mismatch(store: ObjectStore, raw: object) -> None:
