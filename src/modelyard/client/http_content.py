@@ -3,10 +3,11 @@
 ``HttpContent`` is the ``ContentStore`` a remote client hands to ``Files``. It hashes a
 tree exactly as the embedded store does (the same manifest; large files cut with the
 server store's own chunk policy, which it asks for once), so a digest is the same on both
-faces. It then asks the server which digests it lacks and sends only those: chunks and
-small files many to a request (``POST /api/v1/content/batch``, ~32 MiB of frames each,
-verified by the server, so not hashed here a second time), larger whole files streamed
-from disk, each large file's chunk list after its chunks, a directory's manifest last.
+faces. It asks the server which digests it lacks and sends only those: small files many to
+a request (``POST /api/v1/content/batch``, ~32 MiB of frames each, verified by the server,
+so not hashed here a second time), larger whole files streamed from disk, a large file's
+chunks batch by batch while it is still being cut (each batch asked about first) and its
+chunk list as soon as they are stored, a directory's manifest last.
 Re-sending known content therefore moves no file bytes, and an upload cut off by a
 dropped connection or a server restart resumes from the objects that arrived. Downloads
 stream into a temporary file, are verified against their digest and renamed into place
