@@ -470,11 +470,11 @@ class ObjectStore:
             return written
         slots = _REMOTE_SLOTS
 
-        def upload(digest: str, pieces: Pieces) -> bool:
+        def upload(digest: str, data: bytes) -> bool:
             try:
-                if self.intact_many({digest: _length(pieces)}, workers=1):
+                if self.intact_many({digest: len(data)}, workers=1):
                     return False
-                self._put_remote_bytes(self._path(digest), b"".join(pieces))
+                self._put_remote_bytes(self._path(digest), data)
                 return True
             finally:
                 slots.release()
@@ -482,9 +482,13 @@ class ObjectStore:
         with ThreadPoolExecutor(_REMOTE_IN_FLIGHT) as pool:
             uploads: deque[Future[bool]] = deque()
             for digest, pieces in objects:
-                checked = verified(digest, pieces)
+                checked, _ = verified(digest, pieces)
+                # joined here, so an upload waiting for its slot holds one copy, and the
+                # received pieces (views of larger buffers) are let go at once
+                data = b"".join(pieces)
+                del pieces
                 slots.acquire()
-                uploads.append(pool.submit(upload, *checked))
+                uploads.append(pool.submit(upload, checked, data))
                 while uploads and uploads[0].done():  # the first failure ends the batch
                     written += uploads.popleft().result()
             return written + sum(upload.result() for upload in uploads)
