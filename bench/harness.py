@@ -69,10 +69,13 @@ def empty_dir(path: Path) -> Path:
 
 
 def tool_env(**extra: str) -> dict[str, str]:
-    """The environment of every measured process: no telemetry, the bench package importable,
-    and this checkout's ``src`` ahead of the installed one, so a worktree measures its own code."""
-    path = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])
-    env = {**os.environ, "PYTHONPATH": path, "MLFLOW_DISABLE_TELEMETRY": "true",
+    """The environment of every measured process: no telemetry, the bench package importable
+    (before the caller's own PYTHONPATH, made absolute, so a worktree's ``src`` is what a
+    driver or server started in a case folder imports)."""
+    inherited = [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                 if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *inherited]),
+           "MLFLOW_DISABLE_TELEMETRY": "true",
            "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "bench",
            "GIT_AUTHOR_EMAIL": "bench@localhost", "GIT_COMMITTER_NAME": "bench",
            "GIT_COMMITTER_EMAIL": "bench@localhost", "PYTHONWARNINGS": "ignore"}

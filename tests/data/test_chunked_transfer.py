@@ -19,7 +19,7 @@ from modelyard.errors import IntegrityError
 from modelyard.storage.content import chunked, chunking
 from modelyard.storage.content.chunked import list_at
 from modelyard.storage.content.chunking import ChunkPolicy
-from modelyard.storage.content.hashing import hash_bytes
+from modelyard.storage.content.hashing import Pieces, hash_bytes, hash_pieces
 from modelyard.storage.content.objects import ObjectStore
 
 SMALL = ChunkPolicy(threshold=64 * 1024, avg_size=16384, min_size=4096, max_size=65536)
@@ -94,9 +94,9 @@ def test_an_interrupted_push_resumes_without_resending_finished_chunks(
     if remote.is_local:  # a folder remote: chunks are written as they are cut
         real_write = chunked._write_all
 
-        def failing_write(fd: int, payload: bytes) -> None:
-            count(hash_bytes(payload))
-            real_write(fd, payload)
+        def failing_write(fd: int, pieces: Pieces) -> None:
+            count(hash_pieces(pieces))
+            real_write(fd, pieces)
 
         monkeypatch.setattr(chunked, "_write_all", failing_write)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import random
 import stat
 import time
@@ -278,9 +279,10 @@ def test_a_file_changed_after_it_was_cut_stores_no_list(served: Served,
     source = tmp_path / "big.bin"
     source.write_bytes(_data(200_000, seed=6))
 
-    def edit(_: int) -> None:  # first called before any chunk is sent
-        if source.read_bytes()[:4] != b"edit":
+    def edit(sent: int) -> None:  # the file is cut; its first chunk has just been read
+        if sent and source.read_bytes()[-4:] != b"edit":
             with open(source, "r+b") as f:
+                f.seek(-4, os.SEEK_END)
                 f.write(b"edit")
 
     with pytest.raises(IntegrityError, match="changed while being stored"):
@@ -379,20 +381,32 @@ def test_a_corrupt_chunk_is_an_error_not_bytes(served: Served, tree: Path,
     listed = list_at(served.backend.store, stored.digest)
     assert listed is not None
     _corrupt(served.backend.store, listed.chunks[0][0])
-    assert served.client.get(f"{CONTENT}/{stored.digest}").status_code == 500
-    with pytest.raises(IntegrityError):
-        content.materialize(stored.digest, "file", tmp_path / "out", filename="w.bin")
-    assert not (tmp_path / "out" / "w.bin").exists()
-    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+    # read whole, the file is hashed whole and its end held back: the response is cut off
+    with pytest.raises(RuntimeError, match="response already started"):
+        served.client.get(f"{CONTENT}/{stored.digest}")
+    first = served.client.get(f"{CONTENT}/{stored.digest}", headers={"range": "bytes=0-9"})
+    assert first.status_code == 500  # a range verifies each chunk it covers before sending
 
 
+@pytest.mark.parametrize("chunked", [False, True])
 def test_a_live_server_cuts_off_a_stream_that_does_not_verify(live_server: LiveServer,
-                                                               tmp_path: Path) -> None:
-    data = _data(3 * 1024 * 1024, seed=9)  # whole (below 32 MiB), several pieces long
+                                                               tmp_path: Path,
+                                                               chunked: bool) -> None:
+    policy = chunking.ChunkPolicy()  # the live server's: the default
+    # whole (below the threshold) and several pieces long, or chunked: a middle chunk rots
+    data = _data(policy.threshold if chunked else 3 * 1024 * 1024, seed=9)
     digest = hash_bytes(data)
+    store = ObjectStore(live_server.store_uri)
     with live_server.client() as client:
-        assert client.put(f"{CONTENT}/{digest}", content=data).status_code == 201
-        _corrupt(ObjectStore(live_server.store_uri), digest, at=len(data) // 2)
+        if chunked:
+            (tmp_path / "big.bin").write_bytes(data)
+            HttpContent(client).put_tree(tmp_path / "big.bin")
+            listed = list_at(store, digest)
+            assert listed is not None
+            _corrupt(store, listed.chunks[len(listed.chunks) // 2][0])
+        else:
+            assert client.put(f"{CONTENT}/{digest}", content=data).status_code == 201
+            _corrupt(store, digest, at=len(data) // 2)
         received = bytearray()
         with pytest.raises(httpx.RemoteProtocolError), client.stream(
                 "GET", f"{CONTENT}/{digest}") as response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -225,12 +226,12 @@ def test_a_failed_local_chunk_write_leaves_no_temporary_file(
 def test_many_objects_go_in_at_once_each_verified(store: ObjectStore) -> None:
     data = [random.Random(n).randbytes(n * 1000) for n in range(1, 9)]
     store.put_bytes(data[0])  # already there: skipped
-    assert store.put_many((hash_bytes(d), d) for d in data) == len(data) - 1
+    assert store.put_many((hash_bytes(d), [d]) for d in data) == len(data) - 1
     assert all(store.verify(hash_bytes(d)) for d in data)
     good, bad, after = b"kept", b"the real bytes", b"never reached"
     with pytest.raises(IntegrityError):
-        store.put_many(iter([(hash_bytes(good), good), (hash_bytes(bad), b"other bytes"),
-                             (hash_bytes(after), after)]))
+        store.put_many(iter([(hash_bytes(good), [good]), (hash_bytes(bad), [b"other bytes"]),
+                             (hash_bytes(after), [after])]))
     assert store.exists(hash_bytes(good))
     assert not store.exists(hash_bytes(bad)) and not store.exists(hash_bytes(after))
     if store.is_local:
@@ -248,7 +249,7 @@ def test_many_objects_sync_each_folder_once_and_replace_a_damaged_one(
     synced: list[str] = []
     real = durability.fsync_dir
     monkeypatch.setattr(durability, "fsync_dir", lambda path: synced.append(path) or real(path))
-    assert store.put_many((hash_bytes(d), d) for d in data) == len(data)
+    assert store.put_many((hash_bytes(d), [d]) for d in data) == len(data)
     folders = {os.path.dirname(store.local_path(hash_bytes(d))) for d in data}
     # every object's folder, and the store's (new folders in it), each once
     assert sorted(synced) == sorted(folders | {store.root})
@@ -361,3 +362,80 @@ def test_a_dataset_version_says_how_many_bytes_it_added(tmp_path: Path) -> None:
     assert 4096 <= added(2) < len(_BASE) * 0.2  # the tail chunk(s) and the new list
     shown = runner.invoke(app, ["data", "show", "datasets:/rows/2", "--added"], env=env).stdout
     assert "added to the store:" in shown
+
+
+def test_a_flush_returns_only_once_what_a_concurrent_flush_took_is_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pending = durability.PendingDirs()
+    events: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_sync(path: str) -> None:
+        inside.set()
+        release.wait(10)
+        events.append(f"synced {os.path.basename(path)}")
+
+    monkeypatch.setattr(durability, "fsync_dir", slow_sync)
+    pending.add(str(tmp_path / "a"))  # the first flush takes it, and is slow to sync it
+    first = threading.Thread(target=pending.flush)
+    first.start()
+    assert inside.wait(10)
+
+    def second_batch() -> None:  # its folder was taken by the first flush
+        pending.flush()
+        events.append("second returned")
+
+    second = threading.Thread(target=second_batch)
+    second.start()
+    second.join(0.2)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert events == ["synced a", "second returned"]
+
+
+def test_concurrent_batches_each_return_after_their_objects_are_synced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ObjectStore(str(tmp_path / "store"))
+    synced: set[str] = set()  # files (by the name they were written under) and folders
+    lock = threading.Lock()
+    real_fsync, real_dir = os.fsync, durability.fsync_dir
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        with lock:
+            synced.add(os.readlink(f"/proc/self/fd/{fd}"))
+
+    def fsync_dir(path: str) -> None:
+        real_dir(path)
+        with lock:
+            synced.add(path)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(durability, "fsync_dir", fsync_dir)
+    renamed: dict[str, str] = {}  # object path -> the temporary file it was written as
+    real_replace = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        with lock:
+            renamed[os.fspath(dst)] = os.fspath(src)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    unsynced: list[str] = []
+
+    def batch(seed: int) -> None:
+        data = [random.Random(seed * 100 + n).randbytes(3000) for n in range(30)]
+        store.put_many((hash_bytes(d), [d]) for d in data)
+        with lock:  # what this batch's acknowledgement would promise
+            for d in data:
+                path = store.local_path(hash_bytes(d))
+                if renamed[path] not in synced or os.path.dirname(path) not in synced:
+                    unsynced.append(path)
+
+    threads = [threading.Thread(target=batch, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(renamed) == 120 and unsynced == []

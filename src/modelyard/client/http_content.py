@@ -3,10 +3,11 @@
 ``HttpContent`` is the ``ContentStore`` a remote client hands to ``Files``. It hashes a
 tree exactly as the embedded store does (the same manifest; large files cut with the
 server store's own chunk policy, which it asks for once), so a digest is the same on both
-faces. It then asks the server which digests it lacks and sends only those: chunks and
-small files many to a request (``POST /api/v1/content/batch``, ~32 MiB of frames each,
-verified by the server, so not hashed here a second time), larger whole files streamed
-from disk, each large file's chunk list after its chunks, a directory's manifest last.
+faces. It asks the server which digests it lacks and sends only those: small files many to
+a request (``POST /api/v1/content/batch``, ~32 MiB of frames each, verified by the server,
+so not hashed here a second time), larger whole files streamed from disk, a large file's
+chunks batch by batch while it is still being cut (each batch asked about first) and its
+chunk list as soon as they are stored, a directory's manifest last.
 Re-sending known content therefore moves no file bytes, and an upload cut off by a
 dropped connection or a server restart resumes from the objects that arrived. Downloads
 stream into a temporary file, are verified against their digest and renamed into place
@@ -21,11 +22,13 @@ import io
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO, NamedTuple, TypeVar
 
 import httpx
+from httpcore._sync.http11 import HTTP11Connection
 
 from modelyard.domain.content import ContentKind
 from modelyard.errors import IntegrityError, InvalidInput, ModelyardError, StorageUnavailable
@@ -58,6 +61,10 @@ JOBS = 4  # files hashed, batches and downloads in flight: enough to fill a link
 BATCH_BYTES = 32 * 1024 * 1024  # objects per upload request: ~32 chunks, one folder fsync
 _PIECE = 1024 * 1024  # bytes per read from disk or from a response
 _RETRYABLE = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError)
+# httpcore reads a response 64 KiB at a time, each read one more trip through h11 and
+# httpcore in Python: about a quarter of the client's CPU in a 1 GiB download. A read
+# returns what has arrived, so reading up to _PIECE changes nothing for small answers.
+HTTP11Connection.READ_NUM_BYTES = max(HTTP11Connection.READ_NUM_BYTES, _PIECE)
 T = TypeVar("T")
 
 
@@ -85,12 +92,17 @@ class _Piece:
 
 @dataclass
 class _Source:
-    """One local file to store: its digest and, for a chunked file, its cuts once made."""
+    """One local file to store: its digest (None until a large file is cut) and, for a
+    chunked file, its cuts once made."""
 
     path: str
     size: int
-    digest: str
+    digest: str | None
     cuts: list[Cut] | None = None
+
+    def known(self) -> str:
+        assert self.digest is not None, f"{self.path} was not hashed"
+        return self.digest
 
 
 class HttpContent:
@@ -115,22 +127,21 @@ class HttpContent:
         if not os.path.exists(source):
             raise InvalidInput(f"path not found: {source}", path=source)
         if not os.path.isdir(source):
-            (single,) = self._hash([(source, os.path.getsize(source))], cache)
-            self._store([single], [], progress)
-            return StoredTree(single.digest, "file", single.size, 1, None)
+            (single,) = self._upload([(source, os.path.getsize(source))], cache, progress)
+            return StoredTree(single.known(), "file", single.size, 1, None)
         files = scan_directory(source)
-        hashed = self._hash([(f.abspath, f.size) for f in files], cache)
-        manifest = Manifest(Entry(f.path, h.digest, f.size, f.mode)
-                            for f, h in zip(files, hashed, strict=True))
-        data = manifest.to_bytes()
-        self._store(hashed, [(manifest.digest, data)], progress)
+        stored = self._upload([(f.abspath, f.size) for f in files], cache, progress)
+        manifest = Manifest(Entry(f.path, s.known(), f.size, f.mode)
+                            for f, s in zip(files, stored, strict=True))
+        self._put_documents([(manifest.digest, manifest.to_bytes())])
         return StoredTree(manifest.digest, "dir", manifest.total_size, manifest.file_count,
                           manifest)
 
     def put_cached(self, cache: ObjectStore, objects: Objects,
                    progress: Progress | None = None) -> None:
-        files = [_Source(cache.local_path(d), size, d) for d, size in objects.files.items()]
-        self._store(files, [(d, cache.get_bytes(d)) for d in objects.manifests], progress)
+        self._store([_Source(cache.local_path(d), size, d) for d, size in objects.files.items()],
+                    progress)
+        self._put_documents([(d, cache.get_bytes(d)) for d in objects.manifests])
 
     def materialize(self, digest: str, kind: ContentKind, dest_dir: str | os.PathLike[str],
                     filename: str | None = None, progress: Progress | None = None) -> str:
@@ -188,63 +199,109 @@ class HttpContent:
             lacking.update(self._checked(response).json()["missing"])
         return lacking
 
-    def _hash(self, files: Sequence[tuple[str, int]], cache: StateCache | None
-              ) -> list[_Source]:
-        """Each file's digest. Without a state cache a large file is cut at once: that
-        one read gives both its digest and its chunks (hashing first would read it twice)."""
+    def _upload(self, files: Sequence[tuple[str, int]], cache: StateCache | None,
+                progress: Progress | None) -> list[_Source]:
+        """Store ``files`` (path, size), returning each one's digest. A large file's digest
+        comes from the state cache or, without one, from the cut that uploads it (hashing
+        first would read it twice)."""
         policy = self._server_limits().policy
-        cut_now = sorted(p for p, n in files if cache is None and _chunked(policy, n))
-        cuts: dict[str, tuple[str, list[Cut]]] = {}
-        if policy is not None and cut_now:
-            rules = policy
-            cuts = dict(zip(cut_now, run_parallel(lambda p: _cut(p, rules), cut_now,
-                                                  self.jobs), strict=True))
-        hashed = hash_paths_cached([p for p, _ in files if p not in cuts], cache, self.jobs)
-        return [_Source(p, n, *cuts[p]) if p in cuts else _Source(p, n, hashed[p])
-                for p, n in files]
+        to_cut = {p for p, n in files if cache is None and _chunked(policy, n)}
+        hashed = hash_paths_cached([p for p, _ in files if p not in to_cut], cache, self.jobs)
+        sources = [_Source(p, n, hashed.get(p)) for p, n in files]
+        self._store(sources, progress)
+        return sources
 
-    def _store(self, files: list[_Source], documents: list[tuple[str, bytes]],
-               progress: Progress | None) -> None:
-        """Send what the server lacks: chunks and small files in batches, larger whole
-        files streamed, then chunk lists, then the ``documents`` (manifests), so a
-        manifest is there only once its files are."""
+    def _store(self, files: list[_Source], progress: Progress | None) -> None:
+        """Send what the server lacks of ``files`` (filling in the digests of those cut
+        here): small files many to a batch, larger whole files streamed, a large file as
+        the batches of its missing chunks, sent while the file is still being cut, and its
+        chunk list as soon as they are all stored."""
+        policy, _, max_frame = self._server_limits()
         first: dict[str, _Source] = {}
         for f in files:
-            first.setdefault(f.digest, f)
-        lacking = self.missing([*first, *(d for d, _ in documents)])
-        policy, _, max_frame = self._server_limits()
+            if f.digest is not None:
+                first.setdefault(f.digest, f)
+        lacking = self.missing(first)
         whole = [f for d, f in first.items() if d in lacking and not _chunked(policy, f.size)]
-        large = [f for d, f in first.items() if d in lacking and _chunked(policy, f.size)]
-        if policy is not None and large:
-            rules = policy
-            run_parallel(lambda f: self._cut_again(f, rules),
-                         [f for f in large if f.cuts is None], self.jobs)
-        chunks: dict[str, _Piece] = {}
-        for f in large:
-            for cut in f.cuts or ():
-                chunks.setdefault(cut.digest, _Piece(f.path, cut.offset, cut.size, cut.digest))
-        absent = self.missing(chunks) if chunks else set()
-        # in file order, so each batch reads its file front to back
-        pieces = [*(_Piece(f.path, 0, f.size, f.digest) for f in whole if f.size <= max_frame),
-                  *sorted((p for d, p in chunks.items() if d in absent),
-                          key=lambda p: (p.path, p.offset))]
+        large = [*(f for d, f in first.items() if d in lacking and _chunked(policy, f.size)),
+                 *(f for f in files if f.digest is None)]
+        pieces = [_Piece(f.path, 0, f.size, f.known()) for f in whole if f.size <= max_frame]
         streamed = [f for f in whole if f.size > max_frame]
         if progress is not None:  # what is already there counts at once
-            progress(sum(f.size for f in files) - sum(p.size for p in pieces)
-                     - sum(f.size for f in streamed))
-        sends: list[Callable[[], None]] = [
-            *(partial(self._send_file, f, progress) for f in streamed),
-            *(partial(self._send_batch, batch, progress) for batch in _batches(pieces))]
-        run_parallel(lambda send: send(), sends, self.jobs)
-        run_parallel(self._send_list, large, self.jobs)
+            progress(sum(f.size for f in files) - sum(f.size for f in (*whole, *large)))
+        with ThreadPoolExecutor(self.jobs) as senders:
+            sends = [*(senders.submit(self._send_file, f, progress) for f in streamed),
+                     *(senders.submit(self._send_batch, b, progress) for b in _batches(pieces))]
+            try:
+                if policy is not None and large:
+                    rules = policy
+                    run_parallel(lambda f: self._send_chunked(f, rules, senders, progress),
+                                 large, self.jobs)
+                for send in sends:
+                    send.result()
+            except BaseException:
+                for send in sends:
+                    send.cancel()
+                raise
+
+    def _send_chunked(self, f: _Source, policy: ChunkPolicy, senders: ThreadPoolExecutor,
+                      progress: Progress | None) -> None:
+        """Cut ``f`` and, as each batch's worth of chunks is cut, send (by ``senders``) the
+        ones the server lacks, then the chunk list unless the server has the file; a digest
+        from the state cache (known lacking) must be the one the cut gives (else the file
+        changed, and no list is sent)."""
+        sends: list[Future[None]] = []
+        cuts: list[Cut] = []
+        batch: list[_Piece] = []
+        seen: set[str] = set()
+        try:
+            with open(f.path, "rb", buffering=0) as src:
+                whole = new_hasher(os.fstat(src.fileno()).st_size)
+                for cut in cut_stream(src, policy, whole):
+                    cuts.append(cut)
+                    if cut.digest in seen:  # a repeat within the file goes once
+                        if progress is not None:
+                            progress(cut.size)
+                        continue
+                    seen.add(cut.digest)
+                    if batch and sum(p.size for p in batch) + cut.size > BATCH_BYTES:
+                        sends.append(senders.submit(self._send_lacking, batch, progress))
+                        batch = []
+                        _raise_failed(sends)
+                    batch.append(_Piece(f.path, cut.offset, cut.size, cut.digest))
+            if batch:
+                sends.append(senders.submit(self._send_lacking, batch, progress))
+            digest = format_digest(whole.hexdigest())
+            if f.digest is not None:
+                _check_unchanged(f.path, f.digest, digest)
+            for send in sends:
+                send.result()
+        except BaseException:
+            for send in sends:
+                send.cancel()
+            raise
+        known, f.digest, f.cuts = f.digest is not None, digest, cuts
+        if known or self._retrying(lambda: self._lacking([digest]),
+                                   "asking which content is missing"):
+            self._send_list(f)  # (a file cut here may have been on the server already)
+
+    def _send_lacking(self, batch: list[_Piece], progress: Progress | None) -> None:
+        """Send the pieces of ``batch`` the server lacks (the others count as sent)."""
+        absent = self._retrying(lambda: self._lacking(p.digest for p in batch),
+                                "asking which content is missing")
+        there = sum(p.size for p in batch if p.digest not in absent)
+        if progress is not None and there:
+            progress(there)
+        todo = [p for p in batch if p.digest in absent]
+        if todo:
+            self._send_batch(todo, progress)
+
+    def _put_documents(self, documents: list[tuple[str, bytes]]) -> None:
+        """Manifests, last: each is stored only once its files are."""
+        lacking = self.missing(d for d, _ in documents)
         for digest, data in documents:
             if digest in lacking:
                 self._put(digest, partial(bytes, data), len(data))
-
-    def _cut_again(self, f: _Source, policy: ChunkPolicy) -> None:
-        """Cut a file whose digest came from the state cache; it must not have changed."""
-        digest, f.cuts = _cut(f.path, policy)
-        _check_unchanged(f.path, f.digest, digest)
 
     def _send_file(self, f: _Source, progress: Progress | None) -> None:
         """A whole file, streamed from disk (the server refuses it if it changed)."""
@@ -262,7 +319,7 @@ class HttpContent:
                         reported = sent
                     yield piece
 
-        self._put(f.digest, body, f.size)
+        self._put(f.known(), body, f.size)
 
     def _send_batch(self, batch: list[_Piece], progress: Progress | None) -> None:
         """POST the pieces as one body of frames. The server verifies each, so the bytes
@@ -327,8 +384,8 @@ class HttpContent:
     def _send_list(self, f: _Source) -> None:
         """The chunk list, last: the server checks every chunk is there and that they hash
         to the file's digest before the file becomes visible."""
-        data = ChunkList.of(f.digest, f.cuts or []).to_bytes()
-        self._put(f.digest, partial(bytes, data), len(data), chunked=True)
+        data = ChunkList.of(f.known(), f.cuts or []).to_bytes()
+        self._put(f.known(), partial(bytes, data), len(data), chunked=True)
 
     def _put(self, digest: str, body: Callable[[], bytes | Iterator[bytes]], size: int, *,
              chunked: bool = False) -> None:
@@ -452,12 +509,11 @@ def _chunked(policy: ChunkPolicy | None, size: int) -> bool:
     return policy is not None and policy.applies(size)
 
 
-def _cut(path: str, policy: ChunkPolicy) -> tuple[str, list[Cut]]:
-    """A file's digest and its chunks, from one read."""
-    with open(path, "rb", buffering=0) as f:
-        whole = new_hasher(os.fstat(f.fileno()).st_size)
-        cuts = list(cut_stream(f, policy, whole))
-    return format_digest(whole.hexdigest()), cuts
+def _raise_failed(sends: list[Future[None]]) -> None:
+    """Raise the error of the first finished send that failed (so a cut stops early)."""
+    for send in sends:
+        if send.done():
+            send.result()
 
 
 def _check_unchanged(path: str, expected: str, actual: str) -> None:

@@ -30,6 +30,7 @@ ever reaches a store path.
 from __future__ import annotations
 
 import io
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from itertools import chain
 from typing import Any
@@ -46,8 +47,14 @@ from modelyard.errors import IntegrityError, InvalidInput, PermissionDenied, Una
 from modelyard.server.auth import audit_refusal, principal_of
 from modelyard.storage.content import chunk_lists
 from modelyard.storage.content.chunk_lists import ChunkList
-from modelyard.storage.content.chunked import ChunkedReader, list_at
+from modelyard.storage.content.chunked import (
+    ChunkedReader,
+    explain_mismatch,
+    list_at,
+    unchecked_reader,
+)
 from modelyard.storage.content.hashing import (
+    Pieces,
     format_digest,
     hash_stream,
     new_hasher,
@@ -317,8 +324,7 @@ def _store_chunk_list(store: ObjectStore, address: str, document: bytes) -> None
                            digest=address, chunks=wrong[:100])
     # One hash of the whole file proves every chunk too, so they are read unhashed; and
     # single-threaded, as BLAKE3's pool woken per ~1 MiB chunk costs more than it saves.
-    with ChunkedReader(store, listed, lambda chunk, n: store.get_bytes(
-            chunk, max_size=n, verified=False)) as chunks:
+    with unchecked_reader(store, listed) as chunks:
         actual, _ = hash_stream(chunks)
     if actual != address:
         raise InvalidInput(f"the chunks listed assemble into {actual}, not {address}",
@@ -330,19 +336,18 @@ def _store_frames(store: ObjectStore, body: _Body) -> tuple[int, int]:
     """Store the batch's objects as their frames arrive; ``(received, stored)`` counts
     them. A frame that is malformed, cut short or does not hash to its digest ends the
     batch (InvalidInput); every object before it is whole and kept."""
-    reader = io.BufferedReader(body, _PIECE)
     received = 0
 
-    def frames() -> Iterator[tuple[str, bytes]]:
+    def frames() -> Iterator[tuple[str, Pieces]]:
         nonlocal received
-        while header := reader.readline(_FRAME_HEADER):
+        while header := body.line(_FRAME_HEADER):
             digest, size = _frame_header(header)
-            data = reader.read(size)
-            if len(data) != size:
+            pieces = body.take(size)
+            if sum(len(piece) for piece in pieces) != size:
                 raise InvalidInput(f"the batch ends inside the frame of {digest}",
                                    digest=digest)
             received += 1
-            yield digest, data
+            yield digest, pieces
 
     try:
         stored = store.put_many(frames())
@@ -377,13 +382,16 @@ async def _read_at_most(stream: AsyncIterator[bytes], limit: int) -> bytes:
 
 class _Body(io.RawIOBase):
     """The request body as a blocking stream, for the store's writer in a worker thread:
-    each read waits on the event loop for up to ``_PIECE`` bytes, so no more than that is
-    held whatever the body's size."""
+    it waits on the event loop only when what arrived is not enough, and hands bytes on
+    in the pieces the server received them in (``take``), so a batch's objects are hashed
+    and written without being copied together. It holds at most the bytes asked for (a
+    frame, or ``_PIECE`` for ``readinto``) plus one received piece."""
 
     def __init__(self, stream: AsyncIterator[bytes]) -> None:
         super().__init__()
         self._stream = stream
-        self._rest = memoryview(b"")  # what arrived and was not read yet (no copy to slice)
+        self._pieces: deque[memoryview] = deque()  # arrived, not taken yet
+        self._held = 0
         self._done = False
 
     def readable(self) -> bool:
@@ -391,15 +399,46 @@ class _Body(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if not self._rest and not self._done:
-            self._rest = memoryview(anyio.from_thread.run(self._gather,
-                                                          min(len(view), _PIECE)))
-        n = min(len(view), len(self._rest))
-        view[:n] = self._rest[:n]
-        self._rest = self._rest[n:]
+        n = 0
+        for piece in self.take(min(len(view), _PIECE)):
+            view[n:n + len(piece)] = piece
+            n += len(piece)
         return n
 
-    async def _gather(self, wanted: int) -> bytes:
+    def take(self, wanted: int) -> list[memoryview]:
+        """The next ``wanted`` bytes (fewer only where the body ends), as views of the
+        pieces they arrived in."""
+        self._fill(wanted)
+        taken: list[memoryview] = []
+        while wanted and self._pieces:
+            piece = self._pieces.popleft()
+            if len(piece) > wanted:
+                self._pieces.appendleft(piece[wanted:])
+                piece = piece[:wanted]
+            taken.append(piece)
+            wanted -= len(piece)
+            self._held -= len(piece)
+        return taken
+
+    def line(self, limit: int) -> bytes:
+        """The bytes up to and including the next newline, or the first ``limit`` bytes
+        if none comes before (b"" at the end of the body)."""
+        self._fill(limit)
+        head = bytearray()
+        for piece in self._pieces:
+            head += piece[:limit - len(head)]
+            if len(head) == limit:
+                break
+        end = head.find(b"\n")
+        return b"".join(self.take(len(head) if end < 0 else end + 1))
+
+    def _fill(self, wanted: int) -> None:
+        while self._held < wanted and not self._done:
+            for piece in anyio.from_thread.run(self._gather, wanted - self._held):
+                self._pieces.append(memoryview(piece))
+                self._held += len(piece)
+
+    async def _gather(self, wanted: int) -> list[bytes]:
         parts: list[bytes] = []
         total = 0
         while total < wanted:
@@ -410,7 +449,7 @@ class _Body(io.RawIOBase):
                 break
             parts.append(piece)
             total += len(piece)
-        return b"".join(parts)
+        return parts
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -419,21 +458,22 @@ def _verified_pieces(store: ObjectStore, address: str, listed: ChunkList | None,
                      start: int, stop: int) -> Iterator[bytes]:
     """Bytes ``[start, stop)`` of the content, none of them unverified for long: a whole
     object is hashed to its end, past the range, and its last piece is held back until it
-    verified; a chunked file is read chunk by chunk, each verified before any of its bytes
-    is sent (a range reads only the chunks it covers), and read whole it is also hashed
-    whole, its last piece held back likewise. A mismatch raises, which cuts the response
-    off. The whole-file hasher here is single-threaded: it is fed a chunk at a time, and
-    BLAKE3's thread pool woken for each ~1 MiB update costs more CPU than it saves."""
+    verified; so is a chunked file read whole (its chunks read unhashed: the one hash of
+    the whole file proves them all), while a range of one reads only the chunks it
+    covers, each verified before any of its bytes is sent. A mismatch raises, which cuts
+    the response off. The whole-file hasher here is single-threaded: it is fed a chunk at
+    a time, and BLAKE3's thread pool woken for each ~1 MiB update costs more CPU than it
+    saves."""
     reader: io.RawIOBase
     whole: Any = None
-    if listed is not None:
+    if listed is not None and (start, stop) == (0, listed.size):
+        reader, whole = unchecked_reader(store, listed), new_hasher()
+    elif listed is not None:
         covering = [(offset, chunk, n) for offset, chunk, n in listed.ranges()
                     if offset < stop and start < offset + n]
         base = covering[0][0] if covering else 0
         reader = ChunkedReader(store, ChunkList(address, sum(n for _, _, n in covering),
                                                 tuple((c, n) for _, c, n in covering)))
-        if (start, stop) == (0, listed.size):
-            whole = new_hasher()
         start, stop = start - base, stop - base
     else:
         reader = store.open_verified(address)
@@ -450,6 +490,7 @@ def _verified_pieces(store: ObjectStore, address: str, listed: ChunkList | None,
                     yield held
                 held = piece[low:high]
         if whole is not None and (actual := format_digest(whole.hexdigest())) != address:
+            explain_mismatch(store, reader)  # names the damaged chunk, if one is
             raise IntegrityError(f"object {address} is damaged: its chunks assemble into "
                                  f"{actual}", digest=address)
         if held is not None:

@@ -39,6 +39,7 @@ class PendingDirs:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._dirs: set[str] = set()
 
     def add(self, *paths: str) -> None:
@@ -47,7 +48,13 @@ class PendingDirs:
 
     def flush(self) -> None:
         """Fsync every pending folder (children before parents, so a new prefix folder's
-        own entry in the root is synced after its content)."""
+        own entry in the root is synced after its content). Flushes take turns: one whose
+        folders a concurrent flush took returns only once that one has synced them, so
+        each caller (a batch about to be acknowledged) knows its own folders are on disk."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             dirs, self._dirs = self._dirs, set()
         for path in sorted(dirs, key=len, reverse=True):

@@ -27,6 +27,9 @@ MULTITHREAD_THRESHOLD = 64 * 1024 * 1024
 # 5.3 s in six); from about this size on, threads overlap reads with hashing.
 SMALL_FILE = 64 * 1024
 
+Pieces = Sequence[bytes | memoryview]
+"""An object's bytes in the pieces they arrived in (a request body's), never joined."""
+
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed; may be called from worker threads."""
 
@@ -74,6 +77,14 @@ def new_hasher(size_hint: int | None = None) -> blake3:
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
     return format_digest(new_hasher(len(data)).update(data).hexdigest())
+
+
+def hash_pieces(pieces: Pieces) -> str:
+    """The digest of the pieces' bytes in order, hashed where they lie."""
+    hasher = new_hasher()
+    for piece in pieces:
+        hasher.update(piece)
+    return format_digest(hasher.hexdigest())
 
 
 def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:

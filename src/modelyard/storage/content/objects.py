@@ -37,12 +37,14 @@ from modelyard.storage.content.hashing import (
     CHUNK_SIZE,
     DIGEST_PREFIX,
     SMALL_FILE,
+    Pieces,
     Progress,
     Readable,
     copy_and_hash,
     format_digest,
     hash_bytes,
     hash_file,
+    hash_pieces,
     hash_stream,
     is_digest,
     known_size,
@@ -112,6 +114,10 @@ def _sent_wrong(digest: str, actual: str) -> IntegrityError:
     """Content that arrived (over the network) for ``digest`` but hashes to ``actual``."""
     return IntegrityError(f"the content sent for {digest} hashes to {actual}",
                           hint="send the bytes of that digest", digest=digest)
+
+
+def _length(pieces: Pieces) -> int:
+    return sum(len(piece) for piece in pieces)
 
 
 def _unlink_quietly(path: str) -> None:
@@ -446,29 +452,30 @@ class ObjectStore:
             self._put_remote_bytes(target, data)
         return digest
 
-    def put_many(self, objects: Iterable[tuple[str, bytes]]) -> int:
-        """Store each ``(digest, data)`` of ``objects`` as it comes (an upload's frames,
-        read from the network while earlier ones are written), each visible only once it
+    def put_many(self, objects: Iterable[tuple[str, Pieces]]) -> int:
+        """Store each ``(digest, pieces)`` of ``objects`` as it comes (an upload's frames,
+        read from the network while earlier ones are written, in the pieces they arrived
+        in: hashed and written where they lie, never joined), each visible only once it
         hashed to its digest: the first that does not raises IntegrityError, the ones
         before it kept and none after it stored. Local content the store holds intact is
         skipped unread. A local store fsyncs each object before it appears and the folders
         once for the whole batch; a remote one keeps up to ``_REMOTE_IN_FLIGHT`` uploads
         going, counted over the whole process. Returns how many objects were written."""
 
-        def verified(digest: str, data: bytes) -> tuple[str, bytes]:
+        def verified(digest: str, pieces: Pieces) -> tuple[str, Pieces]:
             digest = format_digest(parse_digest(digest))
-            actual = hash_bytes(data)
+            actual = hash_pieces(pieces)
             if actual != digest:
                 raise _sent_wrong(digest, actual)
-            return digest, data
+            return digest, pieces
 
         self._mark_registry()
         written = 0
         if self.is_local:
             with chunked.ChunkWriter(self) as writer:
-                for digest, data in objects:
-                    if not self.intact_many({digest: len(data)}, workers=1):
-                        writer.write(*verified(digest, data))
+                for digest, pieces in objects:
+                    if not self.intact_many({digest: _length(pieces)}, workers=1):
+                        writer.write(*verified(digest, pieces))
                         written += 1
             return written
         slots = _REMOTE_SLOTS
@@ -484,10 +491,14 @@ class ObjectStore:
 
         with ThreadPoolExecutor(_REMOTE_IN_FLIGHT) as pool:
             uploads: deque[Future[bool]] = deque()
-            for digest, data in objects:
-                checked = verified(digest, data)
+            for digest, pieces in objects:
+                checked, _ = verified(digest, pieces)
+                # joined here, so an upload waiting for its slot holds one copy, and the
+                # received pieces (views of larger buffers) are let go at once
+                data = b"".join(pieces)
+                del pieces
                 slots.acquire()
-                uploads.append(pool.submit(upload, *checked))
+                uploads.append(pool.submit(upload, checked, data))
                 while uploads and uploads[0].done():  # the first failure ends the batch
                     written += uploads.popleft().result()
             return written + sum(upload.result() for upload in uploads)
