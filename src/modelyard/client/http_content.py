@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO, NamedTuple, TypeVar
@@ -232,17 +233,13 @@ class HttpContent:
         with ThreadPoolExecutor(self.jobs) as senders:
             sends = [*(senders.submit(self._send_file, f, progress) for f in streamed),
                      *(senders.submit(self._send_batch, b, progress) for b in _batches(pieces))]
-            try:
+            with _cancelled_on_failure(sends):
                 if policy is not None and large:
                     rules = policy
                     run_parallel(lambda f: self._send_chunked(f, rules, senders, progress),
                                  large, self.jobs)
                 for send in sends:
                     send.result()
-            except BaseException:
-                for send in sends:
-                    send.cancel()
-                raise
 
     def _send_chunked(self, f: _Source, policy: ChunkPolicy, senders: ThreadPoolExecutor,
                       progress: Progress | None) -> None:
@@ -254,7 +251,7 @@ class HttpContent:
         cuts: list[Cut] = []
         batch: list[_Piece] = []
         seen: set[str] = set()
-        try:
+        with _cancelled_on_failure(sends):
             with open(f.path, "rb", buffering=0) as src:
                 whole = new_hasher(os.fstat(src.fileno()).st_size)
                 for cut in cut_stream(src, policy, whole):
@@ -276,10 +273,6 @@ class HttpContent:
                 _check_unchanged(f.path, f.digest, digest)
             for send in sends:
                 send.result()
-        except BaseException:
-            for send in sends:
-                send.cancel()
-            raise
         known, f.digest, f.cuts = f.digest is not None, digest, cuts
         if known or self._retrying(lambda: self._lacking([digest]),
                                    "asking which content is missing"):
@@ -507,6 +500,18 @@ def _batches(pieces: list[_Piece]) -> Iterator[list[_Piece]]:
 
 def _chunked(policy: ChunkPolicy | None, size: int) -> bool:
     return policy is not None and policy.applies(size)
+
+
+@contextmanager
+def _cancelled_on_failure(sends: list[Future[None]]) -> Iterator[None]:
+    """Sends not started yet are cancelled when the body fails or is interrupted, so a
+    failed upload stops instead of sending the rest."""
+    try:
+        yield
+    except BaseException:
+        for send in sends:
+            send.cancel()
+        raise
 
 
 def _raise_failed(sends: list[Future[None]]) -> None:
