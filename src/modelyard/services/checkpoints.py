@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from modelyard.domain.audit_report import CheckpointCheck
 from modelyard.errors import AlreadyExists, IntegrityError, InvalidInput
+from modelyard.storage.content.durability import fsync_dir
 from modelyard.storage.content.hashing import hash_bytes
 from modelyard.storage.sql import audit_log as audit
 
@@ -227,7 +228,7 @@ def write_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike[str]) -> Pa
     try:
         _write_new(tmp, checkpoint.to_json().encode(), 0o644)
         os.replace(tmp, target)
-        _sync_dir(target.parent)
+        fsync_dir(str(target.parent))
     except FileNotFoundError:
         raise InvalidInput(f"cannot write {target}: its folder does not exist",
                            hint="create the folder first or choose another -o FILE") from None
@@ -279,15 +280,9 @@ def _publish_new(path: Path, data: bytes, mode: int) -> None:
                             hint="choose another FILE, or move the old key away first") from None
     finally:
         tmp.unlink(missing_ok=True)
-    _sync_dir(path.parent)
+    fsync_dir(str(path.parent))
 
 
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- against the database ------------------------------------------------------------------

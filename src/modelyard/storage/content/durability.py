@@ -18,16 +18,16 @@ from functools import cache
 
 def fsync_dir(path: str) -> None:
     """Flush a folder's entries (new names, renames) to disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_path(path, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def fsync_file(path: str) -> None:
     """Flush a written file's data and inode to disk (by name: its writer has closed it)."""
-    fd = os.open(path, os.O_RDONLY)
+    _fsync_path(path, os.O_RDONLY)
+
+
+def _fsync_path(path: str, flags: int) -> None:
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
