@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -158,3 +159,15 @@ def test_models_rename_and_tag_delete(run, model_dir: Path) -> None:  # type: ig
     assert json.loads(taken.stderr)["error"]["code"] == "already_exists"  # type: ignore[attr-defined]
     gone = run("models", "show", "fraud", ok=False)
     assert "model 'fraud' not found" in gone.stderr  # type: ignore[attr-defined]
+
+
+def test_metrics_from_the_shell_take_nan_and_inf(run, model_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    out = _json(run("register", "fraud", str(model_dir), "--metric", "loss=nan",
+                    "--metric", "top=inf", "--metric", "auc=9.1e-1", "--json"))
+    assert math.isnan(out["metrics"]["loss"])
+    assert (out["metrics"]["top"], out["metrics"]["auc"]) == (math.inf, 0.91)
+    bad = run("register", "fraud", str(model_dir), "--metric", "auc=high", ok=False)
+    assert bad.stderr.strip().splitlines() == [  # type: ignore[attr-defined]
+        "error: metric 'auc' must be a number, got 'high'",
+        "hint: e.g. --metric auc=0.91 (nan and inf are numbers too)"]
+    assert [v["version"] for v in _json(run("versions", "list", "fraud", "--json"))] == [1]

@@ -21,7 +21,7 @@ from modelyard.cli.output import (
 )
 from modelyard.cli.paging import MaxResultsOpt, PageTokenOpt, print_page
 from modelyard.cli.params import VersionArg
-from modelyard.domain.names import parse_pairs
+from modelyard.domain.names import parse_metric_pairs, parse_pairs
 from modelyard.domain.runs import is_run_uri
 from modelyard.errors import InvalidInput
 
@@ -109,7 +109,7 @@ def register(
 ) -> None:
     """Register a file or directory as the next version of NAME."""
     params = parse_pairs(param or [], "param")
-    metrics = parse_pairs(metric or [], "metric")
+    metrics = parse_metric_pairs(metric or [])
     tags = parse_pairs(tag or [], "tag", scalars=False)
     reg = registry(ctx)
     source = Path(path)

@@ -135,6 +135,20 @@ def parse_pairs(items: Iterable[str], what: str, *, scalars: bool = True) -> dic
     return result
 
 
+def parse_metric_pairs(items: Iterable[str]) -> dict[str, float]:
+    """``K=V`` metrics, each any number Python reads (``0.91``, ``1e-3``, ``nan``, ``inf``),
+    so a diverged run's ``loss=nan`` can be recorded from a shell."""
+    metrics: dict[str, float] = {}
+    for key, text in parse_pairs(items, "metric", scalars=False).items():
+        try:
+            metrics[key] = float(text)
+        except ValueError:
+            raise InvalidInput(f"metric {key!r} must be a number, got {text!r}",
+                               hint="e.g. --metric auc=0.91 (nan and inf are numbers too)"
+                               ) from None
+    return metrics
+
+
 def check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in metrics.items():
