@@ -13,7 +13,9 @@ from modelyard import data
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
 from modelyard.services.data import scan
 from modelyard.services.data.workspace import Workspace
+from modelyard.storage.content.hashing import hash_bytes
 from modelyard.storage.content.manifest import ScannedFile
+from modelyard.storage.content.objects import ObjectStore
 from modelyard.storage.index import state_cache
 
 
@@ -127,6 +129,61 @@ def test_hardlinked_checkout_is_read_only_and_unprotect_keeps_cache_intact(
     entry = ws.cache.get_manifest(digest).by_path["a.txt"]
     assert Path(ws.cache.local_path(entry.digest)).read_text() == "original"
     assert data.status().modified == ["d"]
+
+
+def _looked_up(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Digests the cache is asked to vouch for, from now on."""
+    asked: list[str] = []
+    real = ObjectStore.intact_many
+
+    def intact_many(self: ObjectStore, sizes: Any, *args: Any, **kw: Any) -> set[str]:
+        asked.extend(sizes)
+        return real(self, sizes, *args, **kw)
+
+    monkeypatch.setattr(ObjectStore, "intact_many", intact_many)
+    return asked
+
+
+def test_re_add_after_one_change_looks_up_only_what_the_last_version_lacked(
+    repo: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(repo, {f"d/{i}.txt": f"file {i}".encode() for i in range(30)})
+    data.add("d")
+    (repo / "d/7.txt").write_bytes(b"changed")
+    asked = _looked_up(monkeypatch)
+
+    [added] = data.add("d")
+
+    assert added.changed  # the one new file, then the new manifest
+    assert asked == [hash_bytes(b"changed"), added.tracked.pointer.digest]
+    assert ws.cache.verify(added.tracked.pointer.digest)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupted"])
+def test_re_add_without_the_last_manifest_checks_every_file_and_restores_it(
+    repo: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    """The shortcut trusts a manifest the cache holds intact, nothing less: with the last
+    version's manifest gone or damaged, and one of its files' objects gone, re-adding
+    after a change looks every file up and stores the missing one again."""
+    write_tree(repo, {f"d/{i}.txt": f"file {i}".encode() for i in range(5)})
+    [first] = data.add("d")
+    old_manifest = ws.cache.local_path(first.tracked.pointer.digest)
+    lost = hash_bytes(b"file 3")
+    os.remove(ws.cache.local_path(lost))
+    if damage == "deleted":
+        os.remove(old_manifest)
+    else:
+        os.chmod(old_manifest, 0o644)
+        with open(old_manifest, "r+b") as f:
+            f.write(b"[")
+    (repo / "d/0.txt").write_bytes(b"changed")
+    asked = _looked_up(monkeypatch)
+
+    [added] = data.add("d")
+
+    assert len(set(asked) - {added.tracked.pointer.digest}) == 5 and lost in asked
+    assert ws.cache.verify(lost) and ws.cache.verify(added.tracked.pointer.digest)
 
 
 @pytest.mark.parametrize("strategy", ["symlink", "copy"])

@@ -153,6 +153,58 @@ def test_round_trip_of_generated_safe_manifests(
     assert again.digest == manifest.digest == hash_bytes(data)
 
 
+@given(st.lists(st.tuples(st.text(min_size=1).filter(lambda p: check_path_ok(p)),
+                          st.integers(0, 2**62), st.sampled_from([FILE_MODE, EXEC_MODE])),
+                unique_by=lambda t: t[0], max_size=20))
+@settings(max_examples=200)
+def test_canonical_bytes_are_what_json_dumps_writes(
+    rows: list[tuple[str, int, int]],
+) -> None:
+    """The entry-by-entry encoding is the documented one, escapes and all: quotes,
+    backslash-free control characters, non-ASCII, U+2028 (digests in use depend on it)."""
+    try:
+        manifest = Manifest(Entry(p, hash_bytes(p.encode()), size, mode)
+                            for p, size, mode in rows)
+    except InvalidInput:  # e.g. one path a folder of another: not a manifest
+        return
+    doc = {"format": 1, "entries": [{"path": e.path, "digest": e.digest, "size": e.size,
+                                     "mode": e.mode} for e in manifest]}
+    assert manifest.to_bytes() == json.dumps(doc, ensure_ascii=False,
+                                             separators=(",", ":")).encode()
+
+
+def check_path_ok(path: str) -> bool:
+    try:
+        check_path(path)
+    except InvalidInput:
+        return False
+    return True
+
+
+def test_manifest_of_a_scan_is_the_validated_manifest(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("b.txt", "a b.txt", 'sub/é"x', "sub/z", "c"):
+        (tmp_path / name).write_text(name)
+    os.chmod(tmp_path / "c", 0o755)
+    files = scan_directory(tmp_path)
+    digests = dict(zip([f.abspath for f in files], hash_many([f.abspath for f in files]),
+                       strict=True))
+    scanned = Manifest.of_scan(files, digests)
+    assert scanned == Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode)
+                               for f in files)
+    assert scanned.to_bytes() == Manifest.from_bytes(scanned.to_bytes()).to_bytes()
+    with pytest.raises(InvalidInput, match="invalid digest"):
+        Manifest.of_scan(files, {**digests, files[0].abspath: "md5:0"})
+
+
+def test_digests_in_reads_a_stored_manifest_and_nothing_else() -> None:
+    manifest = Manifest([Entry("a", D1, 1), Entry("b", D2, 2), Entry("c", D1, 3)])
+    assert Manifest.digests_in(manifest.to_bytes()) == {D1, D2}
+    assert Manifest.digests_in(b"not json") == set()
+    assert Manifest.digests_in(raw_manifest(entry("a", digest="../x"))) == set()
+    assert Manifest.digests_in(raw_manifest({"path": "a"})) == set()
+
+
 # -- scanning directories -------------------------------------------------------------
 
 

@@ -132,8 +132,8 @@ class HttpContent:
             return StoredTree(single.known(), "file", single.size, 1, None)
         files = scan_directory(source)
         stored = self._upload([(f.abspath, f.size) for f in files], cache, progress)
-        manifest = Manifest(Entry(f.path, s.known(), f.size, f.mode)
-                            for f, s in zip(files, stored, strict=True))
+        manifest = Manifest.of_scan(files, {f.abspath: s.known()
+                                            for f, s in zip(files, stored, strict=True)})
         self._put_documents([(manifest.digest, manifest.to_bytes())])
         return StoredTree(manifest.digest, "dir", manifest.total_size, manifest.file_count,
                           manifest)

@@ -20,7 +20,7 @@ from modelyard.domain import workpaths
 from modelyard.domain.pointer import Pointer
 from modelyard.errors import InvalidInput
 from modelyard.services.data.dir_state import DirState, fingerprint
-from modelyard.storage.content.manifest import Entry, Manifest, ScannedFile, scan_directory
+from modelyard.storage.content.manifest import Manifest, ScannedFile, scan_directory
 from modelyard.storage.index.state_cache import StateCache, hash_file_cached, hash_scanned
 
 
@@ -67,8 +67,7 @@ def folder_manifest(path: str, state: StateCache | None,
 def manifest_of(files: Sequence[ScannedFile], state: StateCache | None,
                 workers: int | None = None) -> Manifest:
     """The manifest of scanned ``files``, each hashed unless the state cache knows it."""
-    digests = hash_scanned(files, state, workers)
-    return Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
+    return Manifest.of_scan(files, hash_scanned(files, state, workers))
 
 
 def folder_fingerprint(path: str, link_roots: Sequence[str] = ()) -> str:

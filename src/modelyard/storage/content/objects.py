@@ -18,7 +18,7 @@ import os
 import secrets
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
@@ -718,23 +718,26 @@ class ObjectStore:
         digests.update(zip([f.abspath for f in chunked_now], run_parallel(
             lambda f: self.put_file(f.abspath, None, progress), chunked_now, workers),
             strict=True))
-        manifest = Manifest(Entry(f.path, digests[f.abspath], f.size, f.mode) for f in files)
-        return self.put_listed(manifest, rest, progress, workers)
+        return self.put_listed(Manifest.of_scan(files, digests), rest, progress, workers)
 
     def put_listed(self, manifest: Manifest, files: Sequence[ScannedFile],
-                   progress: Progress | None = None,
-                   workers: int | None = None) -> StoredTree:
+                   progress: Progress | None = None, workers: int | None = None,
+                   stored: Collection[str] = ()) -> StoredTree:
         """Store ``files`` (scanned and hashed already, as ``manifest`` lists them), then
         the manifest: a caller that has described a folder does not scan or hash it again.
 
         Each file is copied and re-hashed as it lands, so one that changed since it was
         hashed is refused (``IntegrityError``), never stored under the old digest. Local
         objects are made durable and renamed into place in batches (``StagedObjects``).
+        ``stored``: digests the caller knows this store holds (those a manifest it holds
+        lists: a manifest is stored only after its files), which are not looked up again.
         """
         self._mark_registry()  # once, before the parallel writes below
         first_copy: dict[str, ScannedFile] = {}
         for f in files:
-            first_copy.setdefault(manifest.by_path[f.path].digest, f)
+            digest = manifest.by_path[f.path].digest
+            if digest not in stored:
+                first_copy.setdefault(digest, f)
         missing = set(first_copy) - self.intact_many(
             {d: f.size for d, f in first_copy.items()}, workers)
         if progress is not None:
