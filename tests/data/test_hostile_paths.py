@@ -55,6 +55,16 @@ def test_accepted_names_stay_inside_the_tree_and_out_of_git(name: str) -> None:
         assert not any(ord(c) < 32 for c in component) and "\\" not in component
 
 
+@settings(max_examples=2000, deadline=None)
+@given(hostile_names)
+def test_a_name_is_reserved_exactly_when_its_canonical_form_is(name: str) -> None:
+    """``is_reserved``'s shortcut for plain ASCII names agrees with the full rule."""
+    assert workpaths.is_reserved(name) == (workpaths.canonical_name(name)
+                                           in workpaths.RESERVED)
+    if name.isascii() and _canonical(name) in (".git", ".modelyard", "git~1", "modely~1"):
+        assert workpaths.is_reserved(name)
+
+
 @pytest.mark.parametrize("name", [
     ".git", "..", ".", "", ".modelyard", "sub/.git", "x/../../etc", ".GIT", ".Git",
     "\uff0egit", "\uff0e\uff47\uff49\uff54", ".git.", ".git ", ".git. .", ".g\u200cit",

@@ -131,6 +131,24 @@ def test_seventy_thousand_entries_round_trip_in_one_batch(
     assert set(hits.values()) == {DIGEST}
 
 
+@pytest.mark.parametrize("others", [0, 20_000])
+def test_a_big_lookup_finds_the_same_hits_by_folder_range_or_by_lists(
+    cache: StateCache, tmp_path: Path, others: int
+) -> None:
+    """Thousands of paths of one folder are read as a key range, capped: a folder whose
+    rows are mostly other files' (``others``) goes back to the lists. Either way only the
+    wanted paths with their current stat are hits, not a sibling folder's rows
+    (``/data/set-b`` sorts inside a naive ``/data/set`` prefix) or a stale stat."""
+    st = os.stat(tmp_path)
+    stale = os.stat_result((*tuple(st)[:8], 0, 0), {"st_mtime_ns": st.st_mtime_ns + 1})
+    wanted = [f"/data/set/{i % 7}/part-{i:05d}" for i in range(3_000)]
+    cache.put_many([(p, stale if i % 10 == 0 else st, DIGEST) for i, p in enumerate(wanted)])
+    cache.put_many([(f"/data/set/old/{i}", st, DIGEST) for i in range(others)])
+    cache.put_many([(f"/data/set-b/{i % 7}/part-{i:05d}", st, DIGEST) for i in range(3_000)])
+    hits = cache.get_many((path, st) for path in [*wanted, "/data/set/missing"])
+    assert set(hits) == {p for i, p in enumerate(wanted) if i % 10}
+
+
 def test_huge_inode_numbers_fit(cache: StateCache, tmp_path: Path) -> None:
     st = os.stat_result((0o100644, 2**64 - 5, 0, 1, 0, 0, 10, 0, 0, 0), {"st_mtime_ns": 7})
     cache.put_many([("/x", st, DIGEST)])

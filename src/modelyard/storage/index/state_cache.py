@@ -19,6 +19,7 @@ from modelyard.storage.content.manifest import ScannedFile
 from modelyard.storage.index.sqlite_file import connect, write_many
 
 _BATCH = 500  # well under SQLite's bound-parameter limit
+_RANGE_FROM = 2_000  # paths from which one range read of their folder beats IN lists
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_state (
     path     TEXT PRIMARY KEY,
@@ -78,21 +79,37 @@ class StateCache:
         return self.lookup({_norm(path): _key(st) for path, st in items})
 
     def lookup(self, wanted: dict[str, StatKey]) -> dict[str, str]:
-        """Hits among absolute, normalised paths, each with the stat key it has now."""
+        """Hits among absolute, normalised paths, each with the stat key it has now.
+
+        Many paths below one folder (a scanned dataset) are read in one range of the
+        primary key, half the time of an ``IN`` list per 500; the range is capped, so a
+        folder whose rows are mostly other files falls back to the lists."""
         paths = list(wanted)
-        hits: dict[str, str] = {}
         with self._lock:
-            for i in range(0, len(paths), _BATCH):
-                batch = paths[i : i + _BATCH]
-                rows = self._db.execute(
-                    "SELECT path, inode, size, mtime_ns, digest FROM file_state"
-                    f" WHERE path IN ({','.join('?' * len(batch))})",
-                    batch,
-                )
-                for path, inode, size, mtime_ns, digest in rows:
-                    if wanted[path] == (inode, size, mtime_ns):
-                        hits[path] = digest
+            rows = self._folder_rows(paths) if len(paths) >= _RANGE_FROM else None
+            if rows is None:
+                rows = [row for i in range(0, len(paths), _BATCH)
+                        for row in self._db.execute(
+                            "SELECT path, inode, size, mtime_ns, digest FROM file_state"
+                            f" WHERE path IN ({','.join('?' * len(paths[i:i + _BATCH]))})",
+                            paths[i:i + _BATCH])]
+        hits: dict[str, str] = {}
+        for path, inode, size, mtime_ns, digest in rows:
+            if wanted.get(path) == (inode, size, mtime_ns):
+                hits[path] = digest
         return hits
+
+    def _folder_rows(self, paths: list[str]) -> list[tuple[str, int, int, int, str]] | None:
+        """Every row below the paths' common folder, or None if there are over twice as
+        many as paths (plus a margin)."""
+        # Every string between the first and the last path shares their folder.
+        folder = os.path.commonpath([min(paths), max(paths)]).rstrip("/") + "/"
+        cap = 2 * len(paths) + 1_000
+        rows = self._db.execute(
+            "SELECT path, inode, size, mtime_ns, digest FROM file_state"
+            " WHERE path >= ? AND path < ? LIMIT ?",
+            (folder, folder[:-1] + chr(ord("/") + 1), cap + 1)).fetchall()
+        return None if len(rows) > cap else rows
 
     def put_many(self, items: Iterable[tuple[str | os.PathLike[str], os.stat_result, str]]) -> None:
         """Record digests in one transaction (one fsync, one lock for the whole batch)."""
