@@ -23,6 +23,7 @@ from modelyard.domain.suggest import with_suggestion
 from modelyard.errors import AlreadyExists, InvalidInput, InvalidTransition, NotFound
 from modelyard.services import moves
 from modelyard.services.base import Context, UseCase, to_version
+from modelyard.services.bulk import collector_paused
 from modelyard.services.datasets import Datasets
 from modelyard.services.lineage import parse_parent, provenance, run_artifact_source
 from modelyard.services.operations import operation
@@ -248,10 +249,11 @@ class Catalog(UseCase):
                         and expr is not None else None)
 
             def fetch(after: Key | None, n: int | None) -> list[tuple[ModelVersion, bool]]:
-                rows = repo.list_versions(conn, model_ids=model_ids, condition=condition,
-                                          cursor=after, limit=n, descending=descending)
-                settled = [bool(r["sure"]) for r in rows]
-                return list(zip(self._versions(conn, rows, name), settled, strict=True))
+                with collector_paused():
+                    rows = repo.list_versions(conn, model_ids=model_ids, condition=condition,
+                                              cursor=after, limit=n, descending=descending)
+                    settled = [bool(r["sure"]) for r in rows]
+                    return list(zip(self._versions(conn, rows, name), settled, strict=True))
 
             page = collect(fetch, lambda p: (p[0].name, p[0].version), limit, cursor,
                            kind=kind, accept=None if prepared is None else lambda p: p[1]
