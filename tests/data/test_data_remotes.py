@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,10 @@ def _dataset(repo: Path) -> dict[str, bytes]:
     return read_tree(repo / "data")
 
 
-def _wipe(repo: Path) -> None:
+def _wipe(repo: Path, names: tuple[str, ...] = ("big.bin", "set")) -> None:
     shutil.rmtree(repo / ".modelyard" / "cache")
     (repo / ".modelyard" / "state.db").unlink()
-    for name in ("big.bin", "set"):
+    for name in names:
         target = repo / "data" / name
         shutil.rmtree(target) if target.is_dir() else target.unlink()
 
@@ -82,6 +83,28 @@ def test_one_changed_file_in_ten_thousand_pushes_one_object_and_the_manifest(
     after = set(ObjectStore(str(remote)).iter_digests())
     assert report.transferred == 2 and len(after - before) == 2
     assert report.already_present == 9_999
+
+
+def test_push_and_pull_of_many_small_files_sync_in_batches_not_per_file(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder remote (and the cache, on pull) gets small objects in staged batches: a
+    sync per batch and one per object folder, where an fsync per file and another per
+    folder entry cost about 2 x 2.7 ms a file here."""
+    write_tree(repo, {f"data/set/{i:03d}.txt": f"row {i}\n" for i in range(300)})
+    data.add("data/set")
+    data.remote_add("origin", str(tmp_path / "remote"), default=True)
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    assert data.push().transferred == 301
+    assert 0 < len(fsyncs) < 300
+    fsyncs.clear()
+    _wipe(repo, ("set",))
+    fetched, checked = data.pull()
+    assert fetched.transferred == 301 and checked.files_written == 300
+    assert 0 < len(fsyncs) < 300
+    assert data.status().clean
 
 
 def test_status_reports_each_kind_of_difference(repo: Path, tmp_path: Path, ws: Workspace) -> None:

@@ -81,3 +81,46 @@ def test_an_interrupted_batch_leaves_no_object(
     monkeypatch.undo()
     stored = store.put_listed(manifest, files)  # the next add stores it all
     assert store.get_manifest(stored.digest) == manifest
+
+
+def test_objects_copied_between_stores_go_in_batches_and_their_folders_first(
+        tmp_path: Path, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What push and pull do between a cache and a folder remote (``put_files``): a few
+    syncs for many small objects, not an fsync each, every folder synced before the
+    call returns (so a manifest written next names only durable objects), each copy
+    re-hashed as it lands."""
+    (tmp_path / "d").mkdir()
+    manifest, files = _folder(tmp_path / "d", 40)
+    source = ObjectStore(str(tmp_path / "source"), chunked=False)
+    source.put_listed(manifest, files)
+    wanted = {e.digest: (source.local_path(e.digest), e.size) for e in manifest}
+    syncs: list[str] = []
+    real_sync, real_fsync = durability.sync_filesystem, os.fsync
+
+    def sync_filesystem(path: str) -> bool:
+        syncs.append("syncfs")
+        return real_sync(path)
+
+    def fsync(fd: int) -> None:
+        syncs.append("fsync")
+        real_fsync(fd)
+
+    monkeypatch.setattr(durability, "sync_filesystem", sync_filesystem)
+    monkeypatch.setattr(os, "fsync", fsync)
+    done: list[None] = []
+    written = store.put_files(wanted, on_object=lambda: done.append(None))
+    assert written == set(wanted) and len(done) == 40
+    folders = len({store.local_path(d).rsplit("/", 1)[0] for d in wanted})
+    # one sync for the batch, then the object folders (and their parents), not 40 files
+    assert syncs.count("syncfs") == 1 and folders <= syncs.count("fsync") <= folders + 2
+    assert all(store.verify(d) for d in wanted)
+    syncs.clear()
+    assert store.put_files(wanted) == set() and syncs == []  # held intact: nothing moves
+
+    victim = next(iter(wanted))
+    os.chmod(wanted[victim][0], 0o644)
+    Path(wanted[victim][0]).write_bytes(b"rotten")
+    other = ObjectStore(str(tmp_path / "other"), chunked=False)
+    with pytest.raises(IntegrityError):
+        other.put_files({victim: (wanted[victim][0], 6)})
+    assert _contents(other) == []

@@ -118,13 +118,9 @@ def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
     fetching = _chunk_lists(dst, src)  # into a whole-file cache, from a chunked remote
     pushing = _chunk_lists(src, dst)
 
-    def copy(digest: str) -> None:
+    def copy(digest: str) -> None:  # from a remote, or replacing a damaged copy
         if fetching is not None and _maybe_chunked(src, objects.files.get(digest)):
             fetch_file(src, fetching, digest, meter.advance, received)
-        elif src.is_local and digest not in replace:
-            dst.put_file(src.local_path(digest), digest, progress=meter.advance)
-            if pushing is not None and _maybe_chunked(dst, objects.files.get(digest)):
-                _remember_list(pushing, dst, digest)
         else:  # a verified download renamed over the target: also replaces a damaged copy
             target = dst.local_path(digest)
             src.get_file(digest, target, progress=meter.advance)
@@ -132,8 +128,23 @@ def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
             os.chmod(target, 0o444)  # cache objects are immutable
         meter.file_done()
 
-    run_parallel(copy, files, jobs)
-    run_parallel(copy, manifests, jobs)
+    def put(digests: list[str]) -> None:
+        """From a local store, in the destination's batches (``put_files``): copied and
+        verified as they land."""
+        dst.put_files({d: (src.local_path(d), objects.files.get(d) or src.stored_size(d))
+                       for d in digests}, meter.advance, jobs, on_object=meter.file_done)
+        if pushing is not None:
+            for digest in digests:
+                if _maybe_chunked(dst, objects.files.get(digest)):
+                    _remember_list(pushing, dst, digest)
+
+    def copied_one_by_one(digest: str) -> bool:
+        return not src.is_local or digest in replace or (
+            fetching is not None and _maybe_chunked(src, objects.files.get(digest)))
+
+    for batch in (files, manifests):  # a folder's files go before its manifest
+        put([d for d in batch if not copied_one_by_one(d)])
+        run_parallel(copy, [d for d in batch if copied_one_by_one(d)], jobs)
     return files + manifests, in_dst
 
 

@@ -726,37 +726,60 @@ class ObjectStore:
         """Store ``files`` (scanned and hashed already, as ``manifest`` lists them), then
         the manifest: a caller that has described a folder does not scan or hash it again.
 
-        Each file is copied and re-hashed as it lands, so one that changed since it was
-        hashed is refused (``IntegrityError``), never stored under the old digest. Local
-        objects are made durable and renamed into place in batches (``StagedObjects``).
         ``stored``: digests the caller knows this store holds (those a manifest it holds
         lists: a manifest is stored only after its files), which are not looked up again.
         """
-        self._mark_registry()  # once, before the parallel writes below
-        first_copy: dict[str, ScannedFile] = {}
+        first_copy: dict[str, tuple[str, int]] = {}
         for f in files:
             digest = manifest.by_path[f.path].digest
             if digest not in stored:
-                first_copy.setdefault(digest, f)
-        missing = set(first_copy) - self.intact_many(
-            {d: f.size for d, f in first_copy.items()}, workers)
+                first_copy.setdefault(digest, (f.abspath, f.size))
+        if progress is not None:  # the repeats and the known: put_files counts the rest
+            progress(sum(f.size for f in files) - sum(n for _, n in first_copy.values()))
+        self.put_files(first_copy, progress, workers)
+        digest = self.put_bytes(manifest.to_bytes())
+        self._unsynced.flush()
+        return StoredTree(digest, "dir", manifest.total_size, manifest.file_count, manifest)
+
+    def put_files(self, sources: Mapping[str, tuple[str, int]],
+                  progress: Progress | None = None, workers: int | None = None,
+                  on_object: Callable[[], None] | None = None) -> set[str]:
+        """Store local files by their known digests (``digest -> (path, size)``), skipping
+        those held intact; returns the digests written. ``on_object()`` is called as each
+        object is done (written or found).
+
+        Each file is copied and re-hashed as it lands, so one that changed since it was
+        hashed is refused (``IntegrityError``), never stored under the old digest. Local
+        objects are made durable and renamed into place in batches (``StagedObjects``),
+        their folders synced before this returns, so whatever names them (a manifest)
+        can follow: a push or pull of 70,000 small files pays a few syncs, not 140,000.
+        """
+        if not sources:
+            return set()
+        self._mark_registry()  # once, before the parallel writes below
+        missing = set(sources) - self.intact_many({d: n for d, (_, n) in sources.items()},
+                                                  workers)
         if progress is not None:
-            progress(sum(f.size for f in files) - sum(first_copy[d].size for d in missing))
+            progress(sum(n for d, (_, n) in sources.items() if d not in missing))
+        if on_object is not None:
+            for _ in range(len(sources) - len(missing)):
+                on_object()
         staged = StagedObjects(self.root, self._unsynced) if self.is_local else None
 
         def write(digest: str) -> None:
-            f = first_copy[digest]
-            self._write_missing(f.abspath, digest, f.size, progress, staged)
+            path, size = sources[digest]
+            self._write_missing(path, digest, size, progress, staged)
+            if on_object is not None:
+                on_object()
 
         # Small local files are written in this thread, as they are hashed (see SMALL_FILE).
-        inline = {d for d in missing if staged is not None and first_copy[d].size < SMALL_FILE}
+        inline = {d for d in missing if staged is not None and sources[d][1] < SMALL_FILE}
         with staged or nullcontext():
             for d in sorted(inline):
                 write(d)
             run_parallel(write, sorted(missing - inline), workers)
-        digest = self.put_bytes(manifest.to_bytes())
-        self._unsynced.flush()  # put_bytes skips a manifest it has; the files may be new
-        return StoredTree(digest, "dir", manifest.total_size, manifest.file_count, manifest)
+        self._unsynced.flush()
+        return missing
 
     # -- reading ------------------------------------------------------------------
 
