@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from modelyard.domain import workpaths
 from modelyard.domain.codec import Record
 from modelyard.errors import IntegrityError, InvalidInput, NotFound
-from modelyard.services.data.links import place
+from modelyard.services.data.links import Placer
 from modelyard.services.data.progress import NULL_METER, Meter
 from modelyard.services.data.scan import describe, folder_fingerprint, scan_output
 from modelyard.services.data.workspace import Tracked, Workspace
@@ -70,19 +70,21 @@ def checkout(ws: Workspace, paths: Sequence[str | os.PathLike[str]] = (), *,
     writes = [w for p in plans for w in p.writes]
     _check_cache(ws, writes)
     meter.start("checking out", len(writes), sum(w.size for w in writes))
-    used: Counter[str] = Counter()
     for plan in plans:
         if plan.remove_target:
             _remove_output(plan.target)
         for path in plan.deletes:
             os.unlink(path)
 
-    def write(w: _Write) -> None:
-        used[place(ws.cache.local_path(w.digest), w.target, ws.config.links, w.executable)] += 1
+    placer = Placer(ws.config.links)
+
+    def write(w: _Write) -> str:
+        strategy = placer.place(ws.cache.local_path(w.digest), w.target, w.executable)
         meter.advance(w.size)
         meter.file_done()
+        return strategy
 
-    run_parallel(write, writes, jobs)
+    used = Counter(run_parallel(write, writes, jobs))
     ws.state.put_many((w.target, os.stat(w.target), w.digest) for w in writes)
     changed = [p for p in plans if p.writes or p.deletes or p.remove_target]
     for plan in changed:

@@ -22,29 +22,46 @@ _FALLBACK_ERRORS = {errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTTY, er
                     errno.EMLINK, errno.ENOSYS, errno.EACCES}
 
 
-def place(source: str, target: str, strategies: Sequence[str], executable: bool) -> str:
-    """Link or copy ``source`` to ``target``; returns the strategy used."""
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".modelyard-{secrets.token_hex(8)}.tmp")
-    for strategy in strategies:
-        # A shared inode cannot carry its own execute bit: executables get private bytes.
-        if executable and strategy in ("hardlink", "symlink"):
-            continue
-        try:
-            _STRATEGIES[strategy](source, tmp, executable)
-        except OSError as exc:
-            _remove(tmp)
-            if exc.errno in _FALLBACK_ERRORS and strategy != "copy":
+_UNSUPPORTED = {errno.EXDEV, errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS}
+"""Refusals that are the filesystems', not one file's (unlike EMLINK, EACCES, EPERM)."""
+
+
+class Placer:
+    """Places the files of one checkout, trying the strategies in order. One that a
+    filesystem refuses as such (reflinks on ext4) is not tried again for the next files:
+    each try created and deleted a temporary file, and ext4 then makes every later create
+    scan past the deleted inodes. Safe to share between worker threads."""
+
+    def __init__(self, strategies: Sequence[str]) -> None:
+        self._strategies = list(strategies)
+        self._refused: set[str] = set()
+
+    def place(self, source: str, target: str, executable: bool) -> str:
+        """Link or copy ``source`` to ``target``; returns the strategy used."""
+        directory = os.path.dirname(target)
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".modelyard-{secrets.token_hex(8)}.tmp")
+        for strategy in self._strategies:
+            # A shared inode cannot carry its own execute bit: executables get private bytes.
+            if (executable and strategy in ("hardlink", "symlink")) or (
+                    strategy in self._refused):
                 continue
-            raise
-        try:
-            os.replace(tmp, target)  # never a folder: checkout removed what it may remove
-        except BaseException:
-            _remove(tmp)
-            raise
-        return strategy
-    raise OSError(errno.ENOTSUP, f"no configured link strategy could place {target}")
+            try:
+                _STRATEGIES[strategy](source, tmp, executable)
+            except OSError as exc:
+                _remove(tmp)
+                if exc.errno in _FALLBACK_ERRORS and strategy != "copy":
+                    if exc.errno in _UNSUPPORTED:
+                        self._refused.add(strategy)
+                    continue
+                raise
+            try:
+                os.replace(tmp, target)  # never a folder: checkout removed what it may remove
+            except BaseException:
+                _remove(tmp)
+                raise
+            return strategy
+        raise OSError(errno.ENOTSUP, f"no configured link strategy could place {target}")
 
 
 def _reflink(source: str, tmp: str, executable: bool) -> None:
