@@ -24,6 +24,7 @@ from bench import (
 from bench.harness import (
     DEFAULT_BUDGET,
     REPO_ROOT,
+    TRASH,
     Case,
     Context,
     Row,
@@ -103,11 +104,15 @@ def main(argv: list[str] | None = None) -> int:
             "scenarios": sorted(wanted, key=int), "sizes": dataclasses.asdict(sizes),
             "versions": {"mlflow": anchors.MLFLOW, "dvc": anchors.DVC}}
     rows: list[Row] = []
-    for case in cases:
-        rows += measure(case, args.repeat, lambda m: console.log(m, highlight=False), args.warmup,
-                        args.budget)
-        # written after every case, so an interrupted run keeps what it measured
-        write_results(out, rows, {**meta, "elapsed_seconds": time.monotonic() - started})
+    TRASH.keep_in(ctx.work / "trash")
+    try:
+        for case in cases:
+            rows += measure(case, args.repeat, lambda m: console.log(m, highlight=False),
+                            args.warmup, args.budget)
+            # written after every case, so an interrupted run keeps what it measured
+            write_results(out, rows, {**meta, "elapsed_seconds": time.monotonic() - started})
+    finally:
+        TRASH.empty()
     ceilings = {r.algo: r.payload / r.median for r in rows
                 if r.scenario == "10" and r.algo and r.median}
     annotate(rows, ceilings)

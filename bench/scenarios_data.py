@@ -8,7 +8,6 @@ where the data is already tracked.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import anchors, datagen
-from bench.harness import Case, Context, Step, Steps, empty_dir, run_process, tool_env
+from bench.harness import Case, Context, Step, Steps, discard, empty_dir, run_process, tool_env
 
 DATA_MISSING = "modelyard data is not available in this build"
 
@@ -89,11 +88,7 @@ class Repo:
 
     def drop(self, paths: Sequence[str]) -> None:
         for rel in paths:
-            target = self.root / rel
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+            discard(self.root / rel)
 
     def step(self, args: Sequence[str], before: Callable[[int], None] | None = None,
              payload: int = 0) -> Step:
@@ -170,7 +165,7 @@ def cases(ctx: Context) -> list[Case]:
             label = f"{_size(sizes.big_file)} + {sizes.small_files[0]:,} files"
 
             def empty_remote(_run: int) -> None:
-                shutil.rmtree(repo.remote, ignore_errors=True)
+                discard(repo.remote)
                 repo.drop(repo.tool.remote_state)
 
             def empty_local(_run: int) -> None:
