@@ -201,8 +201,9 @@ def test_digests_in_reads_a_stored_manifest_and_nothing_else() -> None:
     manifest = Manifest([Entry("a", D1, 1), Entry("b", D2, 2), Entry("c", D1, 3)])
     assert Manifest.digests_in(manifest.to_bytes()) == {D1, D2}
     assert Manifest.digests_in(b"not json") == set()
-    assert Manifest.digests_in(raw_manifest(entry("a", digest="../x"))) == set()
+    assert Manifest.digests_in(raw_manifest(entry("a", digest="../x"))) == {"../x"}
     assert Manifest.digests_in(raw_manifest({"path": "a"})) == set()
+    assert Manifest.digests_in(b'{"entries": [["a"]]}') == set()
 
 
 # -- scanning directories -------------------------------------------------------------

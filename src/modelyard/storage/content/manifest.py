@@ -182,15 +182,15 @@ class Manifest:
 
     @staticmethod
     def digests_in(data: bytes) -> set[str]:
-        """The file digests a stored manifest (verified bytes) lists, without building and
-        validating its entries: what ``add`` needs to know of the previous version of a
-        folder. Anything malformed yields no digests, never a wrong one."""
+        """The file digests a stored manifest lists, without building and validating its
+        entries: what ``add`` needs of a folder's previous version, only to test digests
+        it computed against (so a malformed one matches nothing). Anything malformed as a
+        whole yields none."""
         try:
-            entries = json.loads(data)["entries"]
-            found = {entry["digest"] for entry in entries}
+            found = {entry["digest"] for entry in json.loads(data)["entries"]}
         except (ValueError, KeyError, TypeError):
             return set()
-        return found if all(isinstance(d, str) and is_digest(d) for d in found) else set()
+        return {d for d in found if isinstance(d, str)}
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
