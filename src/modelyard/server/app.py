@@ -71,8 +71,8 @@ def create_app(registry_uri: str | None = None, store_uri: str | None = None) ->
         principal = principal_of(request, request.app.state.backend.db)
         return {"user": principal.user, "roles": sorted(principal.roles)}
 
-    app.include_router(operation_routes.router())
-    app.include_router(content_routes.router())
+    content_routes.add_routes(app.router)  # the content plane's few routes first
+    operation_routes.add_routes(app.router)
     app.include_router(mlflow.router())  # MLflow's REST API, for the mlflow client
     app.include_router(web.router())  # the web UI, at /
     return app
