@@ -65,6 +65,14 @@ class RemoteRegistry(RegistryApi):
         return self._principal
 
     def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
+        """The operation's call, made once per client (each ``remote.x`` looks it up)."""
+        bound: dict[str, Callable[..., Any]] = self.__dict__.setdefault("_bound", {})
+        call = bound.get(op.name)
+        if call is None:
+            call = bound[op.name] = self._make_call(op)
+        return call
+
+    def _make_call(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
         if client_side(op.method):
             return types.MethodType(op.method, self._files)
         if not served(op.method):
