@@ -88,3 +88,32 @@ def test_audit_events_need_a_registry_transaction(registry_url: str) -> None:
         assert [e.seq for e in audit_log.list_events(conn)] == [1, 2, 3]
         assert audit_log.verify_chain(conn)[1] is None
     db.dispose()
+
+
+def test_sqlite_reads_take_no_write_lock_and_writes_take_it_at_begin(tmp_path: Path) -> None:
+    """A read's transaction is DEFERRED (it runs beside a writer); a write's is IMMEDIATE
+    (it holds the lock from its first statement, so writers queue instead of failing)."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    other = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    probe = sqlite3.connect(tmp_path / "r.db", timeout=0, isolation_level=None)
+    try:
+        with db.transaction():  # no statement yet, and the lock is taken
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                probe.execute("BEGIN IMMEDIATE")
+            with other.read() as reading:  # not blocked by the writer
+                assert reading.execute(text("SELECT 1")).scalar() == 1
+        with db.read() as reading:
+            reading.execute(text("SELECT 1"))
+            with other.transaction() as writing:  # a reader does not block a writer
+                writing.execute(text("SELECT 1"))
+        with db.read():  # no statement: nothing is locked
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+    finally:
+        probe.close()
+        db.dispose()
+        other.dispose()

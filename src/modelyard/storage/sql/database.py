@@ -172,8 +172,8 @@ class Database:
                 f"{_first_line(exc.orig or exc)}"
             ) from None
         with conn:
-            if self.dialect == "sqlite":
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+            if write and self.dialect == "sqlite":  # a read's BEGIN is DEFERRED by default
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             yield conn
 
     # -- schema -------------------------------------------------------------------------
