@@ -117,3 +117,51 @@ def test_sqlite_reads_take_no_write_lock_and_writes_take_it_at_begin(tmp_path: P
         probe.close()
         db.dispose()
         other.dispose()
+
+
+def test_sqlite_writers_queue_across_databases_threads_and_processes(tmp_path: Path) -> None:
+    """Write transactions of one SQLite file wait their turn on ``<file>.write-lock``: a
+    thread or another process waits while one is open and starts once it ends; a write
+    opened inside another in the same thread (any Database of the file) is not held up by
+    the queue."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db, other = Database(url), Database(url)
+    started: list[float] = []
+
+    def write() -> None:
+        with other.transaction() as conn:
+            started.append(time.monotonic())
+            conn.execute(text("SELECT 1"))
+
+    script = ("import sys, time\n"
+              "from modelyard.storage.sql.database import Database\n"
+              "db = Database(sys.argv[1])\n"
+              "with db.transaction():\n"
+              "    print(time.time(), flush=True)\n")
+    try:
+        with db.transaction():
+            with other._write_turn():  # re-entrant within this thread
+                pass
+            thread = threading.Thread(target=write)
+            thread.start()
+            child = subprocess.Popen([sys.executable, "-c", script, url],
+                                     stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            assert started == [] and child.poll() is None  # both wait their turn
+            released = time.monotonic()
+            wall_released = time.time()
+        thread.join(timeout=30)
+        out, _ = child.communicate(timeout=30)
+        assert started and started[0] >= released
+        assert float(out) >= wall_released - 0.05
+        assert (tmp_path / "r.db.write-lock").exists()
+    finally:
+        db.dispose()
+        other.dispose()
