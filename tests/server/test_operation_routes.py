@@ -115,3 +115,66 @@ def test_an_operation_naming_server_files_is_refused_by_the_client_not_sent(
     remote = RemoteRegistry.over(client)
     with pytest.raises(InvalidInput, match="server's disk"):
         remote.audit_checkpoint()
+
+
+def test_a_client_binds_each_operation_once(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    from modelyard.client.remote import RemoteRegistry
+
+    client, tokens = served_app
+    client.headers["Authorization"] = f"Bearer {tokens['admin']}"
+    remote, other = RemoteRegistry.over(client), RemoteRegistry.over(client)
+    assert remote.create_model is remote.create_model
+    assert remote.register is remote.register
+    assert other.create_model is not remote.create_model
+    remote.create_model("m")
+    assert [m.name for m in other.list_models()] == ["m"]
+
+
+def test_a_server_worker_freezes_what_it_holds_once_built(tmp_path: Path) -> None:
+    """Built by ``modelyard server``'s factory, the app's objects are out of the cycle
+    collector's sight (a full collection over them stalled requests)."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import gc\n"
+              "from modelyard.server.app import app_from_environment\n"
+              "before = gc.get_freeze_count()\n"
+              "app_from_environment()\n"
+              "print(before, gc.get_freeze_count())\n")
+    env = {**os.environ, "MODELYARD_REGISTRY_URI": f"sqlite:///{tmp_path / 'r.db'}",
+           "MODELYARD_STORE_URI": str(tmp_path / "objects")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    before, after = int(out[0]), int(out[1])
+    assert before == 0 and after > 10_000
+
+
+
+def test_query_strings_carry_any_text_booleans_and_times(
+    served_app: tuple[TestClient, dict[str, str]]
+) -> None:
+    """A read sent as a GET encodes its arguments itself: text with query-string
+    delimiters and non-ASCII, booleans and times with offsets arrive as sent."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from modelyard.client.remote import RemoteRegistry
+    from modelyard.domain.content import StoredContent
+
+    client, tokens = served_app
+    client.headers["Authorization"] = f"Bearer {tokens['admin']}"
+    remote = RemoteRegistry.over(client)
+    store = client.app.state.backend.store  # type: ignore[attr-defined]
+    content = StoredContent(store.put_bytes(b"w"), "file", 1, 1, "w.bin")
+    odd = "a&b=c +d%2B é/?#"
+    remote.create_version("m", content, tags={"t": "plain"})
+    remote.create_version("m", content, tags={"t": odd})
+    found = remote.search_versions(f"name = 'm' and tags.t = '{odd}'")
+    assert [v.version for v in found] == [2]
+    assert [v.version for v in remote.list_versions("m", descending=True)] == [2, 1]
+    assert [v.version for v in remote.list_versions("m", descending=False)] == [1, 2]
+    since = datetime.now(UTC).astimezone(timezone(timedelta(hours=5))) - timedelta(hours=1)
+    assert "version.register" in {e.action for e in remote.audit("m", since=since)}
+    assert list(remote.audit("m", since=since + timedelta(hours=2))) == []

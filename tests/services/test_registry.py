@@ -85,6 +85,33 @@ def test_resolve_by_number_stage_alias_latest_and_uri(reg: Registry, model_dir: 
         reg.get_version("fraud", "-1")
 
 
+def test_resolving_reads_only_the_named_model(reg: Registry, model_dir: Path) -> None:
+    """Each kind of reference is looked up by the model's name in one statement: other
+    models' versions, aliases and stages never answer, deleted versions and models never
+    do, and a version's aliases all come along, sorted."""
+    for name in ("a", "b"):
+        for _ in range(3):
+            reg.register(name, model_dir)
+        allow_direct_promotion(reg, name)
+    reg.transition("b", 3, "staging")
+    reg.set_alias("b", "champion", 3)
+    reg.set_alias("a", "zeta", 1)
+    reg.set_alias("a", "champion", 1)
+    assert reg.get_version("models:/a@champion").aliases == ["champion", "zeta"]
+    assert reg.get_version("models:/a@champion").version == 1
+    assert reg.get_version("models:/b@champion").version == 3
+    with pytest.raises(NotFound, match="no version in stage staging"):
+        reg.get_version("models:/a/staging")
+    assert reg.get_version("models:/b/staging").name == "b"
+    reg.delete_version("a", 3)
+    assert reg.get_version("models:/a/latest").version == 2
+    with pytest.raises(NotFound, match="was deleted"):
+        reg.get_version("a", 3)
+    reg.delete_model("b")
+    with pytest.raises(NotFound, match="model 'b' not found"):
+        reg.get_version("models:/b@champion")
+
+
 def test_promotion_archives_previous_production(reg: Registry, model_dir: Path) -> None:
     reg.register("fraud", model_dir)
     reg.register("fraud", model_dir)

@@ -88,3 +88,80 @@ def test_audit_events_need_a_registry_transaction(registry_url: str) -> None:
         assert [e.seq for e in audit_log.list_events(conn)] == [1, 2, 3]
         assert audit_log.verify_chain(conn)[1] is None
     db.dispose()
+
+
+def test_sqlite_reads_take_no_write_lock_and_writes_take_it_at_begin(tmp_path: Path) -> None:
+    """A read's transaction is DEFERRED (it runs beside a writer); a write's is IMMEDIATE
+    (it holds the lock from its first statement, so writers queue instead of failing)."""
+    import sqlite3
+
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    other = Database(f"sqlite:///{tmp_path / 'r.db'}")
+    probe = sqlite3.connect(tmp_path / "r.db", timeout=0, isolation_level=None)
+    try:
+        with db.transaction():  # no statement yet, and the lock is taken
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                probe.execute("BEGIN IMMEDIATE")
+            with other.read() as reading:  # not blocked by the writer
+                assert reading.execute(text("SELECT 1")).scalar() == 1
+        with db.read() as reading:
+            reading.execute(text("SELECT 1"))
+            with other.transaction() as writing:  # a reader does not block a writer
+                writing.execute(text("SELECT 1"))
+        with db.read():  # no statement: nothing is locked
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+    finally:
+        probe.close()
+        db.dispose()
+        other.dispose()
+
+
+def test_sqlite_writers_queue_across_databases_threads_and_processes(tmp_path: Path) -> None:
+    """Write transactions of one SQLite file wait their turn on ``<file>.write-lock``: a
+    thread or another process waits while one is open and starts once it ends; a write
+    opened inside another in the same thread (any Database of the file) is not held up by
+    the queue."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db, other = Database(url), Database(url)
+    started: list[float] = []
+
+    def write() -> None:
+        with other.transaction() as conn:
+            started.append(time.monotonic())
+            conn.execute(text("SELECT 1"))
+
+    script = ("import sys, time\n"
+              "from modelyard.storage.sql.database import Database\n"
+              "db = Database(sys.argv[1])\n"
+              "with db.transaction():\n"
+              "    print(time.time(), flush=True)\n")
+    try:
+        with db.transaction():
+            with other._write_turn():  # re-entrant within this thread
+                pass
+            thread = threading.Thread(target=write)
+            thread.start()
+            child = subprocess.Popen([sys.executable, "-c", script, url],
+                                     stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            assert started == [] and child.poll() is None  # both wait their turn
+            released = time.monotonic()
+            wall_released = time.time()
+        thread.join(timeout=30)
+        out, _ = child.communicate(timeout=30)
+        assert started and started[0] >= released
+        assert float(out) >= wall_released - 0.05
+        assert (tmp_path / "r.db.write-lock").exists()
+    finally:
+        db.dispose()
+        other.dispose()

@@ -42,6 +42,7 @@ from modelyard.storage.content.hashing import (
     Progress,
     format_digest,
     hash_bytes,
+    hash_file,
     new_hasher,
     parse_digest,
 )
@@ -137,6 +138,19 @@ class HttpContent:
         self._put_documents([(manifest.digest, manifest.to_bytes())])
         return StoredTree(manifest.digest, "dir", manifest.total_size, manifest.file_count,
                           manifest)
+
+    def describe(self, path: str | os.PathLike[str]) -> StoredTree | None:
+        """A single file that is not chunked, hashed here: registering content the server
+        already has then takes one request (the metadata call) instead of two. Chunked
+        files and directories are not described (their digests come from cutting and
+        uploading, or from many files)."""
+        source = os.fspath(path)
+        if not os.path.isfile(source):
+            return None
+        size = os.path.getsize(source)
+        if _chunked(self._server_limits().policy, size):
+            return None
+        return StoredTree(hash_file(source), "file", size, 1, None)
 
     def put_cached(self, cache: ObjectStore, objects: Objects,
                    progress: Progress | None = None) -> None:

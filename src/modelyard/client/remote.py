@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -65,22 +66,31 @@ class RemoteRegistry(RegistryApi):
         return self._principal
 
     def _bind(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
+        """The operation's call, made once per client (each ``remote.x`` looks it up)."""
+        bound: dict[str, Callable[..., Any]] = self.__dict__.setdefault("_bound", {})
+        call = bound.get(op.name)
+        if call is None:
+            call = bound[op.name] = self._make_call(op)
+        return call
+
+    def _make_call(self, op: _Op[Any, ..., Any]) -> Callable[..., Any]:
         if client_side(op.method):
             return types.MethodType(op.method, self._files)
         if not served(op.method):
             return functools.partial(_refused, op.name)
         route = route_of(op.method)
         signature = inspect.signature(inspect.unwrap(op.method))
+        sent = frozenset(p.name for p in route.params)
+        url = self._url(route.path)
 
         def call(*args: Any, **kwargs: Any) -> Any:
             given = signature.bind(None, *args, **kwargs).arguments
             given.pop(next(iter(signature.parameters)))  # self
-            sent = {p.name for p in route.params}
             local_only = [n for n, v in given.items() if n not in sent and v is not None]
             if local_only:
                 raise InvalidInput(f"{route.operation}: {', '.join(local_only)} cannot be "
                                    "used against a server", hint="run it on the server")
-            body = self._send(route.method, route.path, {
+            body = self._send(route.method, url, {
                 n: _wire_value(v) for n, v in given.items() if n in sent})
             return decode(route.returns, body) if route.returns is not None else None
 
@@ -88,15 +98,23 @@ class RemoteRegistry(RegistryApi):
         call.__doc__ = op.method.__doc__
         return call
 
-    def _send(self, method: str, path: str, arguments: dict[str, Any] | None) -> Any:
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of a route, parsed once: httpx joining a relative path to the
+        base URL, and a query given as a mapping, re-parse the whole URL on every request
+        (a third of a call's CPU on this side)."""
+        return httpx.URL(str(self.http.base_url).rstrip("/") + path)
+
+    def _send(self, method: str, url: httpx.URL | str, arguments: dict[str, Any] | None
+              ) -> Any:
         try:
             if method == "GET":
-                query = {k: v for k, v in (arguments or {}).items() if v is not None}
-                response = self.http.get(path, params=query)
+                query = urlencode([(k, _query_text(v)) for k, v in (arguments or {}).items()
+                                   if v is not None])
+                response = self.http.get(f"{url}?{query}" if query else url)
             else:
                 # json.dumps, not httpx's strict encoder: NaN and infinite metrics travel as
                 # the tokens the server's responses use too (and Python's json reads).
-                response = self.http.post(path, content=json.dumps(arguments or {}),
+                response = self.http.post(url, content=json.dumps(arguments or {}),
                                           headers=_JSON_BODY)
         except httpx.TransportError as exc:
             raise StorageUnavailable(f"cannot reach the Modelyard server at {self.url}: {exc}",
@@ -111,6 +129,13 @@ class RemoteRegistry(RegistryApi):
 
 
 _JSON_BODY = {"content-type": "application/json"}
+
+
+def _query_text(value: Any) -> str:
+    """A scalar as a query string writes it (booleans as httpx writes them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _refused(operation: str, *args: Any, **kwargs: Any) -> Any:

@@ -8,6 +8,7 @@ Transport and identity only: every rule stays in ``services/``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -71,8 +72,8 @@ def create_app(registry_uri: str | None = None, store_uri: str | None = None) ->
         principal = principal_of(request, request.app.state.backend.db)
         return {"user": principal.user, "roles": sorted(principal.roles)}
 
-    app.include_router(operation_routes.router())
-    app.include_router(content_routes.router())
+    content_routes.add_routes(app.router)  # the content plane's few routes first
+    operation_routes.add_routes(app.router)
     app.include_router(mlflow.router())  # MLflow's REST API, for the mlflow client
     app.include_router(web.router())  # the web UI, at /
     return app
@@ -80,8 +81,18 @@ def create_app(registry_uri: str | None = None, store_uri: str | None = None) ->
 
 def app_from_environment() -> FastAPI:
     """``uvicorn --factory modelyard.server.app:app_from_environment`` (what ``modelyard
-    server`` runs in each worker): settings from ``MODELYARD_*`` variables."""
-    return create_app()
+    server`` runs in each worker): settings from ``MODELYARD_*`` variables.
+
+    What the worker holds once the app is built (modules, routes, schemas: ~140,000
+    objects the cycle collector tracks) is frozen out of the collector's sight: a full
+    collection scanning them all took ~90 ms, and the younger generations' ones up to
+    3 ms, stalls that landed on whichever requests were running. They live as long as the
+    process, so nothing is lost by never scanning them (reference counting still frees
+    anything dropped)."""
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def error_response(error: ModelyardError) -> JSONResponse:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -89,43 +90,44 @@ _BINARY_BODY = {"requestBody": {"required": True, "content": {
 """OpenAPI for a raw byte body (FastAPI cannot infer one it reads as a stream)."""
 
 
-def router() -> APIRouter:
-    api = APIRouter(tags=["content"])
+def add_routes(api: APIRouter) -> None:
+    """Add the content routes to ``api`` (the app's own router: an included router would
+    be matched route by route twice per request, before and after it is selected)."""
+    _add = partial(api.add_api_route, tags=["content"])
     # The fixed paths go first: the digest routes below match any text under PREFIX (so
     # a malformed or traversing one is answered 400 by the digest check, not 404).
-    api.add_api_route(PREFIX + "/policy", policy, methods=["GET"], operation_id="content_policy",
-                      summary="The store's chunk policy and the missing-call batch cap",
-                      description="Needs the **read** permission.")
-    api.add_api_route(PREFIX + "/missing", missing, methods=["POST"],
-                      operation_id="missing_content",
-                      summary="Which of these digests the store lacks",
-                      description="Needs the **contribute** permission. At most "
-                                  f"{MAX_BATCH} digests per call.")
-    api.add_api_route(PREFIX + "/batch", put_batch, methods=["POST"],
-                      operation_id="put_content_batch",
-                      summary="Store many objects sent in one body",
-                      openapi_extra=_BINARY_BODY,
-                      description="Needs the **contribute** permission. The body is frames, "
-                                  "each a line `blake3:<64 hex> <size>` and then `size` "
-                                  f"bytes (at most {MAX_FRAME}); each object becomes visible "
-                                  "only once it hashed to its digest, and a frame that does "
-                                  "not ends the batch with 400, the objects before it kept.")
-    api.add_api_route(PREFIX + "/{digest:path}", put_content, methods=["PUT"],
-                      operation_id="put_content",
-                      summary="Store content that hashes to its digest",
-                      openapi_extra=_BINARY_BODY,
-                      description="Needs the **contribute** permission. The body streams "
-                                  "into the store and becomes visible only if it hashes to "
-                                  "the digest; with `chunked=1` it is a chunk list, accepted "
-                                  "once every chunk is stored and they hash to the digest.")
+    _add(PREFIX + "/policy", policy, methods=["GET"], operation_id="content_policy",
+         summary="The store's chunk policy and the missing-call batch cap",
+         description="Needs the **read** permission.")
+    _add(PREFIX + "/missing", missing, methods=["POST"],
+         operation_id="missing_content",
+         summary="Which of these digests the store lacks",
+         description="Needs the **contribute** permission. At most "
+                     f"{MAX_BATCH} digests per call.")
+    _add(PREFIX + "/batch", put_batch, methods=["POST"],
+         operation_id="put_content_batch",
+         summary="Store many objects sent in one body",
+         openapi_extra=_BINARY_BODY,
+         description="Needs the **contribute** permission. The body is frames, "
+                     "each a line `blake3:<64 hex> <size>` and then `size` "
+                     f"bytes (at most {MAX_FRAME}); each object becomes visible "
+                     "only once it hashed to its digest, and a frame that does "
+                     "not ends the batch with 400, the objects before it kept.")
+    _add(PREFIX + "/{digest:path}", put_content, methods=["PUT"],
+         operation_id="put_content",
+         summary="Store content that hashes to its digest",
+         openapi_extra=_BINARY_BODY,
+         description="Needs the **contribute** permission. The body streams "
+                     "into the store and becomes visible only if it hashes to "
+                     "the digest; with `chunked=1` it is a chunk list, accepted "
+                     "once every chunk is stored and they hash to the digest.")
     for method, summary in (("GET", "Stream content by digest, verified (single byte ranges)"),
                             ("HEAD", "The size of content by digest")):
-        api.add_api_route(PREFIX + "/{digest:path}", get_content, methods=[method],
-                          operation_id=f"{method.lower()}_content", summary=summary,
-                          description="Needs the **read** permission. A stream whose bytes "
-                                      "do not verify is cut off before its end.",
-                          response_class=StreamingResponse)
-    return api
+        _add(PREFIX + "/{digest:path}", get_content, methods=[method],
+             operation_id=f"{method.lower()}_content", summary=summary,
+             description="Needs the **read** permission. A stream whose bytes "
+                         "do not verify is cut off before its end.",
+             response_class=StreamingResponse)
 
 
 # -- the routes ----------------------------------------------------------------------------

@@ -32,12 +32,13 @@ class RecordResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def router() -> APIRouter:
-    api = APIRouter()
+def add_routes(api: APIRouter) -> None:
+    """One route per served operation, added to ``api`` (the app's own router: an included
+    router would be matched route by route twice per request, before and after it is
+    selected)."""
     for op in RegistryApi.operations().values():
         if served(op.method):
             _add(api, route_of(op.method))
-    return api
 
 
 def _arguments_model(route: Route) -> type[BaseModel]:

@@ -17,6 +17,7 @@ from modelyard.domain.names import (
 )
 from modelyard.domain.paging import Key, Page, check_max_results, collect, decode_token
 from modelyard.domain.principal import Permission
+from modelyard.domain.refs import RefKind
 from modelyard.domain.runs import is_run_uri
 from modelyard.domain.stages import Stage
 from modelyard.domain.suggest import with_suggestion
@@ -213,9 +214,14 @@ class Catalog(UseCase):
     def get_version(self, name_or_uri: str, version: str | int | None = None) -> ModelVersion:
         """By number, stage, ``latest``, ``@alias`` or a ``models:/`` address."""
         ref = self._ref(name_or_uri, version)
-        with self.db.read() as conn:
-            model, row = self._resolve(conn, ref)
-            return self._versions(conn, [row], model.name)[0]
+        check_model_name(ref.name)
+        value = int(ref.value or 0) if ref.kind is RefKind.NUMBER else ref.value
+        with self.db.read() as conn:  # two statements when it exists
+            row = repo.find_named_version(conn, ref.name, ref.kind.value, value)
+            if row is None:  # raises NotFound saying what is missing
+                _, row = self._resolve(conn, ref)
+            return to_version(row._asdict(), ref.name,
+                              repo.aliases_of_version(conn, int(row.id)))
 
     @operation(Permission.READ)
     def list_versions(

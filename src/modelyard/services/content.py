@@ -28,6 +28,12 @@ class ContentStore(Protocol):
         """Store a file or a directory (its files, then its manifest), verified."""
         ...
 
+    def describe(self, path: str | os.PathLike[str]) -> StoredTree | None:
+        """What ``put_tree`` would store for ``path``, without storing it, when that is
+        cheap and the registry may well hold it already (so a use case can try its
+        metadata call first); None when storing is as cheap as describing."""
+        ...
+
     def put_cached(self, cache: ObjectStore, objects: Objects,
                    progress: Progress | None = None) -> None:
         """Store objects a local data cache holds (a ``.yard`` pointer's data)."""
@@ -48,6 +54,10 @@ class LocalContent:
     def put_tree(self, path: str | os.PathLike[str], progress: Progress | None = None, *,
                  cache: StateCache | None = None) -> StoredTree:
         return self.store.put_tree(path, progress=progress, cache=cache)
+
+    def describe(self, path: str | os.PathLike[str]) -> StoredTree | None:
+        """None: the local store hashes while it writes, and has nothing to skip."""
+        return None
 
     def put_cached(self, cache: ObjectStore, objects: Objects,
                    progress: Progress | None = None) -> None:

@@ -4,7 +4,10 @@ Each one hashes and moves bytes through a ``ContentStore`` by digest, then calls
 metadata operation of the registry API with the digests (never a path). The same class
 serves the embedded registry (the metadata API is the in-process ``Registry``, the store
 its own) and a remote client (metadata over HTTP, content uploaded by digest), so neither
-face writes these steps again.
+face writes these steps again. A remote client registering a small file tries the metadata
+call first, over the file's digest: the call checks the content is stored before it
+commits, so content the server already has costs one request, and content it lacks is
+uploaded and the call made again (``_stored_then``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from modelyard.domain import pointer as pointers
 from modelyard.domain.content import DataInput, StoredContent, content_kind
@@ -35,6 +38,7 @@ from modelyard.storage.content.manifest import Manifest, check_path
 from modelyard.storage.content.objects import StoredTree
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 class MetadataApi(Protocol):
@@ -108,9 +112,11 @@ class Files:
     ) -> ModelVersion:
         """Store the artifact (file or directory) and create the next version of ``name``.
 
-        The content goes to the object store first (idempotent, content-addressed); the
-        metadata follows in one transaction, so a failure leaves at worst an unreferenced
-        object, never a version without content. ``path`` may be ``runs:/<run_id>/<path>``
+        The content goes to the object store first (idempotent, content-addressed; a
+        remote client first tries the metadata over a small file's digest, which the
+        server accepts only if it holds that content); the metadata follows in one
+        transaction, so a failure leaves at worst an unreferenced object, never a version
+        without content. ``path`` may be ``runs:/<run_id>/<path>``
         (that run's artifact); ``run`` and ``parent`` (``NAME/VERSION``) record lineage, and
         the run's params and metrics become the version's unless given. ``datasets``
         (paths, ``.yard`` pointers, ``datasets:/NAME/V``) are recorded with their digests
@@ -118,12 +124,16 @@ class Files:
         """
         check_version_fields(name, params, metrics, tags, aliases)  # before any upload
         inputs = [self._describe_input(d) for d in datasets]
-        source: StoredContent | str = (
-            str(path) if is_run_uri(path) else self._put(path, progress, "artifact path"))
-        return self.api.create_version(
-            name, source, params=params, metrics=metrics, tags=tags, description=description,
-            aliases=aliases, lineage=lineage, run=run, parent=parent, datasets=inputs,
-            actor=actor)
+
+        def create(source: StoredContent | str) -> ModelVersion:
+            return self.api.create_version(
+                name, source, params=params, metrics=metrics, tags=tags,
+                description=description, aliases=aliases, lineage=lineage, run=run,
+                parent=parent, datasets=inputs, actor=actor)
+
+        if is_run_uri(path):
+            return create(str(path))
+        return self._stored_then(create, path, progress, "artifact path")
 
     @operation(Permission.READ)
     def download(
@@ -208,10 +218,14 @@ class Files:
             name_of_file = pointers.data_path(Path(source).name) if found.kind == "file" else ""
             content = StoredContent(found.digest, found.kind, found.size, found.file_count,
                                     name_of_file)
-        else:
-            content = self._put(source, progress, "dataset path", workspace_cache=True)
-        return self.api.create_dataset_version(name, content, source=source,
-                                               description=description, tags=tags, actor=actor)
+            return self.api.create_dataset_version(name, content, source=source,
+                                                   description=description, tags=tags,
+                                                   actor=actor)
+        return self._stored_then(
+            lambda content: self.api.create_dataset_version(
+                name, content, source=source, description=description, tags=tags,
+                actor=actor),
+            source, progress, "dataset path", workspace_cache=True)
 
     @operation(Permission.READ)
     def download_dataset(
@@ -248,10 +262,37 @@ class Files:
         """Store a file or folder as ``runs:/<run_id>/<artifact_path>`` (default: its name)."""
         target = check_path(artifact_path or Path(path).name)
         self.api.check_running(run_id)  # before storing: a closed run gets no new content
-        content = self._put(path, progress, "artifact path")
-        return self.api.record_run_artifact(run_id, content, target, flavor=flavor, actor=actor)
+        return self._stored_then(
+            lambda content: self.api.record_run_artifact(run_id, content, target,
+                                                         flavor=flavor, actor=actor),
+            path, progress, "artifact path")
 
     # -- the steps every use case shares ------------------------------------------------
+    def _stored_then(self, create: Callable[[StoredContent], T],
+                     path: str | os.PathLike[str], progress: Progress | None, what: str, *,
+                     workspace_cache: bool = False) -> T:
+        """``create`` (a metadata call, which checks its content is stored before it
+        commits) over the content at ``path``, stored first.
+
+        When the content store can describe the path without storing it (a remote one, for
+        a small file), ``create`` is tried over that description first: content the
+        registry already holds then costs no request to ask about it. If the registry
+        refuses that content (it lacks it: the refusal names its digest), it is stored
+        and ``create`` runs again, as it would have without the try."""
+        source = os.fspath(path)
+        described = self.content.describe(source) if os.path.exists(source) else None
+        if described is not None:
+            try:
+                result = create(_content_of(source, described))
+            except InvalidInput as refused:
+                if refused.details.get("digest") != described.digest:
+                    raise
+            else:
+                if progress is not None:  # what is already stored counts at once
+                    progress(described.size)
+                return result
+        return create(self._put(source, progress, what, workspace_cache=workspace_cache))
+
     def _put(self, path: str | os.PathLike[str], progress: Progress | None, what: str, *,
              workspace_cache: bool = False) -> StoredContent:
         """Store a path; a dataset inside a data workspace reuses its state cache."""
@@ -266,8 +307,7 @@ class Files:
         finally:
             if ws is not None:
                 ws.close()
-        name = Path(source).name if stored.kind == "file" else ""
-        return StoredContent(stored.digest, stored.kind, stored.size, stored.file_count, name)
+        return _content_of(source, stored)
 
     def _materialize(self, digest: str, kind: str, name: str, dest: str | os.PathLike[str],
                      progress: Progress | None) -> str:
@@ -306,6 +346,11 @@ class Files:
                 if ws is not None:
                     ws.close()
         return DataInput(described.digest, described.size, described.file_count, text)
+
+
+def _content_of(source: str, stored: StoredTree) -> StoredContent:
+    name = Path(source).name if stored.kind == "file" else ""
+    return StoredContent(stored.digest, stored.kind, stored.size, stored.file_count, name)
 
 
 def _missing_folders(target: Path) -> list[Path]:

@@ -65,6 +65,45 @@ _ALIASES_OF_VERSIONS = _ALIASES.where(aliases.c.version_id.in_(bindparam("ids", 
 _ALIASES_OF_MODELS = _ALIASES.where(aliases.c.model_id.in_(bindparam("ids", expanding=True)))
 
 
+# A version by its model's name, in one statement (the model's row is not read apart):
+# what resolving an address costs when it names something that exists.
+_OF_NAMED = (model_versions.c.model_id == models.c.id, models.c.name == bindparam("name"),
+             models.c.deleted_at.is_(None))
+_NAMED = select(model_versions).join(models, _OF_NAMED[0]).where(*_OF_NAMED[1:])
+_NAMED_VERSION = _NAMED.where(model_versions.c.version == bindparam("number"),
+                              model_versions.c.deleted_at.is_(None))
+_NAMED_LATEST = (_NAMED.where(model_versions.c.deleted_at.is_(None))
+                 .order_by(model_versions.c.version.desc()).limit(1))
+_NAMED_LATEST_IN_STAGE = _NAMED_LATEST.where(model_versions.c.stage == bindparam("stage"))
+_NAMED_BY_ALIAS = (select(model_versions)
+                   .join(aliases, aliases.c.version_id == model_versions.c.id)
+                   .join(models, models.c.id == aliases.c.model_id)
+                   .where(*_OF_NAMED[1:], aliases.c.alias == bindparam("alias")))
+_ALIASES_OF_VERSION = (select(aliases.c.alias)
+                       .where(aliases.c.version_id == bindparam("version_id"))
+                       .order_by(aliases.c.alias))
+
+
+def find_named_version(conn: Connection, name: str, kind: str,
+                       value: str | int | None) -> VersionRow | None:
+    """The version of the live model ``name`` that a reference names (``kind``: number,
+    stage, alias or latest, as in ``refs.RefKind``), or None when there is none (the
+    caller finds out why)."""
+    if kind == "number":
+        return conn.execute(_NAMED_VERSION, {"name": name, "number": value}).one_or_none()
+    if kind == "stage":
+        return conn.execute(_NAMED_LATEST_IN_STAGE,
+                            {"name": name, "stage": value}).one_or_none()
+    if kind == "alias":
+        return conn.execute(_NAMED_BY_ALIAS, {"name": name, "alias": value}).one_or_none()
+    return conn.execute(_NAMED_LATEST, {"name": name}).one_or_none()
+
+
+def aliases_of_version(conn: Connection, version_id: int) -> list[str]:
+    """One version's aliases, sorted."""
+    return list(conn.execute(_ALIASES_OF_VERSION, {"version_id": version_id}).scalars())
+
+
 def find_model(conn: Connection, name: str, *, include_deleted: bool = False) -> ModelRow | None:
     return conn.execute(_MODEL_ANY if include_deleted else _MODEL,
                         {"name": name}).one_or_none()
