@@ -108,12 +108,11 @@ def _stored_before(ws: Workspace, tracked: Tracked | None) -> set[str]:
     manifest is stored after its files (and gc keeps a live manifest's files), so a
     re-add after one change looks up one object, not 70,000 (as the no-op re-add trusts
     a cached manifest)."""
-    if tracked is None or tracked.pointer.kind != "dir" or not ws.cache.exists(
-            tracked.pointer.digest):
+    if tracked is None or tracked.pointer.kind != "dir":
         return set()
     try:
         return Manifest.digests_in(ws.cache.get_bytes(tracked.pointer.digest))
-    except (IntegrityError, NotFound):  # damaged or gone meanwhile: look every file up
+    except (IntegrityError, NotFound):  # damaged or gone: look every file up
         return set()
 
 

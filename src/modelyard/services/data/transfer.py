@@ -143,8 +143,9 @@ def copy_objects(src: ObjectStore, dst: ObjectStore, objects: Objects, *,
             fetching is not None and _maybe_chunked(src, objects.files.get(digest)))
 
     for batch in (files, manifests):  # a folder's files go before its manifest
-        put([d for d in batch if not copied_one_by_one(d)])
-        run_parallel(copy, [d for d in batch if copied_one_by_one(d)], jobs)
+        one_by_one = {d for d in batch if copied_one_by_one(d)}
+        put([d for d in batch if d not in one_by_one])
+        run_parallel(copy, [d for d in batch if d in one_by_one], jobs)
     return files + manifests, in_dst
 
 
