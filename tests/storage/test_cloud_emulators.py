@@ -95,7 +95,7 @@ def _azurite() -> Path:
     with open(EMULATORS / "package.json", "rb") as lock:  # one installer across xdist workers
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not binary.exists() and npm is not None:
-            subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                            cwd=EMULATORS, check=True, timeout=900)
     return binary
 
