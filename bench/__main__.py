@@ -30,6 +30,7 @@ from bench.harness import (
     Row,
     annotate,
     measure,
+    memory_warning,
     results_path,
     results_table,
     select,
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                              *scenarios_cli.cases(ctx), *scenarios_web.cases(ctx)]
     cases = sorted(select(all_cases, sorted(wanted), families), key=lambda c: int(c.scenario))
     console = Console(stderr=True)
+    if (warning := memory_warning()) is not None:
+        console.log(f"[yellow]note:[/] {warning}")
     started = time.monotonic()
     out = args.out or results_path(REPO_ROOT / "bench" / "results")
     meta = {"quick": args.quick, "repeat": args.repeat, "warmup": args.warmup,

@@ -353,7 +353,35 @@ def machine() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": memory,
             "python": sys.version.split()[0], "platform": sys.platform,
-            "load_average": list(os.getloadavg())}
+            "load_average": list(os.getloadavg()),
+            "freed_memory_reported_after_ms": freed_memory_reported_after_ms()}
+
+
+_PAGE_REPORTING = Path("/sys/module/page_reporting/parameters/min_free_ms")
+
+
+def freed_memory_reported_after_ms() -> int | None:
+    """How long a VM keeps freed memory before handing it back to its host (the
+    ``page_reporting`` module's ``min_free_ms``, where the kernel has it), else None.
+
+    At 0, memory a run frees is returned at once, and the next run that touches it (a GiB
+    of new page cache for a GiB written) waits for the host to back it again: about
+    2.5 s per GiB on the 2-core VM of the README's figures, where the same write of 1 GiB
+    took 0.25 s on memory still held. That, not the tools, moved 1 GiB rows by 3x."""
+    try:
+        return int(_PAGE_REPORTING.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def memory_warning() -> str | None:
+    """What to tell the user when freed memory goes back to the host at once."""
+    if freed_memory_reported_after_ms() != 0:
+        return None
+    return ("this VM hands freed memory back to its host at once (page_reporting "
+            "min_free_ms=0): a run touching memory another run freed waits ~2.5 s per GiB, "
+            "so rows that write a GiB move by up to 3x. To hold freed memory for 100 s "
+            f"while measuring, as root: echo 100000 > {_PAGE_REPORTING}")
 
 
 def results_path(directory: Path) -> Path:

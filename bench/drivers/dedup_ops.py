@@ -162,7 +162,7 @@ def modelyard(args: Args, report: Report) -> None:
         data.remote_add("bench", str(remote), default=True, root=folder)
     tally = Tally()
     timed: dict[str, float] = {}
-    with my.connect(home=work / "home", user="bench") as reg:
+    with my.open_embedded(my.Settings.resolve(home=work / "home", user="bench")) as reg:
         for label, path in _versions(args, repo):
             with _clock(timed, "register"):
                 reg.register("bench", str(path), description=label)

@@ -102,7 +102,7 @@ def pages(args: Args, report: Report) -> None:
                 fetch()
             used = _cpu(args)
             report.latencies(label, fetch, int(args["calls"]))
-            made = int(report.extra.get(f"{label} calls", args["calls"])) + 1  # + untimed one
+            made = int(report.extra.get(f"{label} calls") or args["calls"]) + 1  # + untimed
             report.extra[f"{label} cpu ms"] = round((_cpu(args) - used) / made * 1000, 1)
             report.extra[f"{label} bytes"] = len(client.get(address).content)
 
