@@ -380,8 +380,8 @@ def memory_warning() -> str | None:
         return None
     return ("this VM hands freed memory back to its host at once (page_reporting "
             "min_free_ms=0): a run touching memory another run freed waits ~2.5 s per GiB, "
-            "so rows that write a GiB move by up to 3x. To hold freed memory for 100 s "
-            f"while measuring, as root: echo 100000 > {_PAGE_REPORTING}")
+            "so rows that write a GiB move by up to 3x. To hold freed memory for 300 s "
+            f"while measuring, as root: echo 300000 > {_PAGE_REPORTING}")
 
 
 def results_path(directory: Path) -> Path:
