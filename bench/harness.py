@@ -362,12 +362,9 @@ _PAGE_REPORTING = Path("/sys/module/page_reporting/parameters/min_free_ms")
 
 def freed_memory_reported_after_ms() -> int | None:
     """How long a VM keeps freed memory before handing it back to its host (the
-    ``page_reporting`` module's ``min_free_ms``, where the kernel has it), else None.
-
-    At 0, memory a run frees is returned at once, and the next run that touches it (a GiB
-    of new page cache for a GiB written) waits for the host to back it again: about
-    2.5 s per GiB on the 2-core VM of the README's figures, where the same write of 1 GiB
-    took 0.25 s on memory still held. That, not the tools, moved 1 GiB rows by 3x."""
+    ``page_reporting`` module's ``min_free_ms``, where the kernel has it), else None: at
+    0, the next run to touch freed memory waits for the host to back it again (see
+    ``memory_warning`` and the README's "Memory on a VM")."""
     try:
         return int(_PAGE_REPORTING.read_text())
     except (OSError, ValueError):
